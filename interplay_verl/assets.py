@@ -1,0 +1,52 @@
+"""Small local assets for tests and smoke runs: nothing is downloaded, ever.
+
+``toy_documents`` writes text in the shape of SPEC section 3 (question, solution, answer
+tags, quantity sentences, single-letter arithmetic) so the tokenizer learns the real
+vocabulary; it is a stand-in until the problem generator feeds the tokenizer builder.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+from interplay_verl.models import init_model
+from interplay_verl.tokenizer import train_tokenizer
+
+_ITEMS = ["adult lynx", "adult otter", "adult heron", "adult finch", "public school", "drama movie"]
+_PLACES = ["Ash Valley", "Cold Brook Woods", "Mill Pond Park", "Harbor Town", "Lumen Film Festival"]
+
+
+def toy_documents(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(n):
+        a, b = rng.randint(0, 20), rng.randint(0, 20)
+        qa = f"{rng.choice(_ITEMS)} in {rng.choice(_PLACES)}"
+        qb = f"{rng.choice(_ITEMS)} in {rng.choice(_PLACES)}"
+        va, vb = rng.choice("abcdefgh"), rng.choice("ijklmnop")
+        docs.append(
+            f"<question> The number of {qa} equals {a}. The number of {qb} equals {b} plus the number of {qa}. "
+            f"How many {qb.split(' in ')[0]} does {qb.split(' in ')[1]} have? </question> <solution> "
+            f"Define {qa} as {va}; so {va} = {a}. Define {qb} as {vb}; so {vb} = {b} + {va} = {b} + {a} = {a + b}. "
+            f"</solution> <answer> {a + b} </answer>"
+        )
+    return docs
+
+
+def build_tiny_model(out_dir: str, seed: int = 0, n_docs: int = 400) -> str:
+    """Tokenizer + randomly initialised tiny Qwen2 in one Hugging Face directory."""
+    tok_dir = os.path.join(out_dir, "tokenizer")
+    train_tokenizer(toy_documents(n_docs, seed), tok_dir, vocab_size=512)
+    return init_model(tok_dir, os.path.join(out_dir, "model"), profile="tiny", seed=seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="interplay-verl make-tiny", description=build_tiny_model.__doc__)
+    parser.add_argument("--out", required=True, help="directory to write tokenizer/ and model/ into")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(build_tiny_model(args.out, seed=args.seed))
+    return 0

@@ -1,0 +1,85 @@
+"""verl on a machine without a GPU, extended from outside verl.
+
+``activate()`` is what our ``verl.plugins`` entry point runs in every process that imports
+verl (the driver, each Ray worker, each torchrun rank). It always registers the ``cpu``
+platform (cheap, and inert until ``VERL_PLATFORM=cpu``); the remaining fixes touch torch
+and verl's registries, so they are applied only when the CPU platform is selected.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from interplay_verl.backends.cpu.platform import PLATFORM_NAME, PlatformCPU, is_selected
+
+logger = logging.getLogger(__name__)
+
+ROLLOUT_NAME = "cpu"
+_ACTIVE = False
+
+
+def _dedupe_backend(backend: str | None) -> str | None:
+    """'cpu:gloo,cpu:gloo' -> 'cpu:gloo'.
+
+    verl builds ``f"cpu:gloo,{device}:{backend}"``, which torch rejects when device is cpu.
+    """
+    if not backend or "," not in backend:
+        return backend
+    seen: dict[str, str] = {}
+    for part in backend.split(","):
+        device, _, name = part.partition(":")
+        seen.setdefault(device.strip(), name.strip())
+    return ",".join(f"{d}:{n}" if n else d for d, n in seen.items())
+
+
+def _patch_init_process_group() -> None:
+    import torch.distributed as dist
+
+    original = dist.init_process_group
+    if getattr(original, "_interplay_dedupe", False):
+        return
+
+    @functools.wraps(original)
+    def init_process_group(*args, **kwargs):
+        if args:
+            args = (_dedupe_backend(args[0]), *args[1:])
+        if "backend" in kwargs:
+            kwargs["backend"] = _dedupe_backend(kwargs["backend"])
+        return original(*args, **kwargs)
+
+    init_process_group._interplay_dedupe = True
+    dist.init_process_group = init_process_group
+
+
+def _register_engines() -> None:
+    """Make verl's FSDP engines resolvable for device 'cpu' (they are registered for cuda/npu)."""
+    from verl.workers.engine.base import EngineRegistry
+    from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDPEngineWithValueHead
+
+    for model_type, engine in (("language_model", FSDPEngineWithLMHead), ("value_model", FSDPEngineWithValueHead)):
+        by_backend = EngineRegistry._engines.setdefault(model_type, {})
+        for backend in ("fsdp", "fsdp2"):
+            if PLATFORM_NAME not in by_backend.get(backend, {}):
+                EngineRegistry.register(model_type=model_type, backend=backend, device=PLATFORM_NAME)(engine)
+
+
+def activate() -> bool:
+    """Apply the CPU fixes if ``VERL_PLATFORM=cpu``; returns whether the backend is active."""
+    global _ACTIVE
+    if _ACTIVE or not is_selected():
+        return _ACTIVE
+    _patch_init_process_group()
+    _register_engines()
+    from interplay_verl.backends.cpu.rollout import register_rollout
+
+    register_rollout()
+    _ACTIVE = True
+    return True
+
+
+def is_active() -> bool:
+    return _ACTIVE
+
+
+__all__ = ["PlatformCPU", "PLATFORM_NAME", "ROLLOUT_NAME", "activate", "is_active", "is_selected"]

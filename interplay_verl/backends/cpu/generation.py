@@ -1,0 +1,235 @@
+"""Token-in, token-out generation with transformers' ``generate``, batched like a serving engine.
+
+verl's rollout talks to an inference server one request at a time (one prompt, one sample),
+hundreds of them concurrently. Calling ``generate`` per request wastes most of a CPU step on
+Python overhead and one-row matmuls, so ``RequestBatcher`` collects whatever is queued and
+``HFGenerator.generate_batch`` serves it as one left-padded ``generate`` call per set of
+identical sampling settings. Semantics follow vLLM, which is what the same config drives on
+a GPU: temperature 0 is greedy, top_k <= 0 and top_p = 1 disable those filters, output
+tokens include the EOS token that stopped them, and log-probs are the raw model
+log-probabilities of the sampled tokens (vLLM's default ``raw_logprobs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_tokens: int = 16
+    logprobs: bool = False
+    repetition_penalty: float = 1.0
+    ignore_eos: bool = False
+
+    @classmethod
+    def from_request(cls, params: dict[str, Any], default_max_tokens: int, max_possible_tokens: int) -> "SamplingParams":
+        """Build from the dict verl's agent loop sends to vLLM (same keys, same defaults)."""
+        params = dict(params or {})
+        max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", default_max_tokens))
+        if max_possible_tokens < 1:
+            raise ValueError(
+                f"prompt leaves no room to generate: max_model_len allows {max_possible_tokens} new tokens"
+            )
+        return cls(
+            temperature=float(params.get("temperature", 1.0)),
+            top_p=float(params.get("top_p", 1.0)),
+            top_k=int(params.get("top_k", -1) if params.get("top_k") is not None else -1),
+            max_tokens=max(1, min(int(max_tokens), max_possible_tokens)),
+            logprobs=bool(params.get("logprobs", False)),
+            repetition_penalty=float(params.get("repetition_penalty") or 1.0),
+            ignore_eos=bool(params.get("ignore_eos", False)),
+        )
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+    def batch_key(self) -> tuple:
+        """Requests whose keys are equal can share one ``generate`` call."""
+        if self.greedy:
+            return ("greedy", self.repetition_penalty, self.ignore_eos)
+        return ("sample", self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.ignore_eos)
+
+
+@dataclass
+class Completion:
+    token_ids: list[int]
+    log_probs: Optional[list[float]]
+    finish_reason: str  # "stop" (EOS) or "length"
+
+
+class HFGenerator:
+    """Owns one causal LM and serves batches of (prompt_ids, SamplingParams)."""
+
+    def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int], pad_token_id: int):
+        self.model = model.eval()
+        self.eos_token_ids = [int(t) for t in eos_token_ids]
+        self.pad_token_id = int(pad_token_id)
+        self._lock = threading.Lock()  # generation and weight loading never overlap
+        self.generate_calls = 0
+
+    @classmethod
+    def from_pretrained(cls, path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> "HFGenerator":
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, attn_implementation="sdpa", trust_remote_code=trust_remote_code
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        eos: list[int] = []
+        try:
+            gen_eos = GenerationConfig.from_pretrained(path).eos_token_id
+        except OSError:
+            gen_eos = None
+        for candidate in (gen_eos, model.config.eos_token_id, tokenizer.eos_token_id):
+            if candidate is None:
+                continue
+            for t in candidate if isinstance(candidate, (list, tuple)) else [candidate]:
+                if t not in eos:
+                    eos.append(int(t))
+        if not eos:
+            raise ValueError(f"{path}: no eos_token_id in generation config, model config or tokenizer")
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+        return cls(model, eos, pad)
+
+    # ------------------------------------------------------------------ generation
+    def generate_batch(self, requests: Sequence[tuple[Sequence[int], SamplingParams]]) -> list[Completion]:
+        results: list[Optional[Completion]] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, params) in enumerate(requests):
+            groups.setdefault(params.batch_key(), []).append(i)
+        with self._lock:
+            for indices in groups.values():
+                for i, completion in zip(indices, self._generate_group([requests[i] for i in indices])):
+                    results[i] = completion
+        return results  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def _generate_group(self, requests: Sequence[tuple[Sequence[int], SamplingParams]]) -> list[Completion]:
+        from transformers import GenerationConfig
+
+        params = requests[0][1]
+        prompts = [list(map(int, p)) for p, _ in requests]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):  # left padding: every row ends at the same column
+            input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            attention_mask[row, width - len(prompt) :] = 1
+
+        max_new = max(p.max_tokens for _, p in requests)
+        config = GenerationConfig(
+            max_new_tokens=max_new,
+            min_new_tokens=max_new if params.ignore_eos else 0,
+            do_sample=not params.greedy,
+            temperature=None if params.greedy else params.temperature,
+            top_p=None if params.greedy or params.top_p >= 1.0 else params.top_p,
+            top_k=None if params.greedy or params.top_k <= 0 else params.top_k,
+            repetition_penalty=None if params.repetition_penalty == 1.0 else params.repetition_penalty,
+            eos_token_id=None if params.ignore_eos else self.eos_token_ids,
+            pad_token_id=self.pad_token_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        self.generate_calls += 1
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        new_tokens = out.sequences[:, width:]
+        # logits[t] are the raw (pre-processor) logits that produced token t
+        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1) if params.logprobs or any(
+            p.logprobs for _, p in requests
+        ) else None
+
+        eos = set(self.eos_token_ids)
+        completions = []
+        for row, (_, p) in enumerate(requests):
+            tokens = new_tokens[row, : p.max_tokens].tolist()
+            finish = "length"
+            if not p.ignore_eos:
+                for t, tok in enumerate(tokens):
+                    if tok in eos:
+                        tokens, finish = tokens[: t + 1], "stop"
+                        break
+            lp = None
+            if p.logprobs and logprobs is not None:
+                idx = torch.tensor(tokens, dtype=torch.long)
+                lp = logprobs[row, torch.arange(len(tokens)), idx].tolist()
+            completions.append(Completion(tokens, lp, finish))
+        return completions
+
+    # ------------------------------------------------------------------ weights
+    @torch.no_grad()
+    def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> int:
+        """Copy trainer weights in place; unknown names are an error, not a silent skip."""
+        params = dict(self.model.named_parameters())
+        buffers = dict(self.model.named_buffers())
+        unknown = [n for n in named_tensors if n not in params and n not in buffers]
+        if unknown:
+            raise KeyError(f"rollout model has no parameter(s) {unknown[:5]} (of {len(unknown)} unknown)")
+        with self._lock:
+            for name, tensor in named_tensors.items():
+                target = params.get(name, buffers.get(name))
+                target.copy_(tensor.to(dtype=target.dtype))
+        return len(named_tensors)
+
+
+@dataclass
+class _Pending:
+    request: Any
+    future: asyncio.Future
+
+
+@dataclass
+class RequestBatcher:
+    """Coalesces concurrent ``submit`` calls into one ``run_batch`` call per turn.
+
+    While a batch runs (in a thread, so the event loop keeps accepting requests), new
+    requests queue up; the next turn takes all of them, up to ``max_batch_size``.
+    """
+
+    run_batch: Callable[[list[Any]], list[Any]]
+    max_batch_size: int = 1024
+    collect_window_s: float = 0.002
+    batch_sizes: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._pending: list[_Pending] = []
+        self._wakeup: Optional[asyncio.Event] = None
+        self._task: Optional[asyncio.Task] = None
+
+    async def submit(self, request: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._serve())
+        future = loop.create_future()
+        self._pending.append(_Pending(request, future))
+        self._wakeup.set()
+        return await future
+
+    async def _serve(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await asyncio.sleep(self.collect_window_s)  # let callers fired together all arrive
+            while self._pending:
+                batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
+                try:
+                    results = await asyncio.to_thread(self.run_batch, [p.request for p in batch])
+                except Exception as exc:  # every waiter learns why, none hangs
+                    for p in batch:
+                        if not p.future.done():
+                            p.future.set_exception(exc)
+                    continue
+                self.batch_sizes.append(len(batch))
+                for p, result in zip(batch, results):
+                    if not p.future.done():
+                        p.future.set_result(result)

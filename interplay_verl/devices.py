@@ -1,0 +1,110 @@
+"""The verl overrides that make a run work on a CPU machine or a GPU cluster, in one place.
+
+Recipes and users ask ``verl_overrides("cpu" | "gpu", trainer=...)`` instead of knowing that
+a CPU run needs sdpa attention, FSDP2, the ``cpu`` rollout, logical Ray GPUs and few
+workers, or that a GPU run wants flash attention and vLLM.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+Device = Literal["cpu", "gpu"]
+Trainer = Literal["ppo", "sft"]
+
+CPU_ENV = {"VERL_PLATFORM": "cpu"}
+
+
+class DeviceSetupError(RuntimeError):
+    """Raised before any heavy work when the machine and the requested device disagree."""
+
+
+def gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
+def detect_device() -> Device:
+    return "gpu" if gpu_count() > 0 else "cpu"
+
+
+def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1) -> list[str]:
+    """Hydra overrides for ``verl.trainer.main_ppo`` (``ppo``) or ``verl.trainer.sft_trainer`` (``sft``).
+
+    ``n_workers``: training processes per node (GPUs on a GPU node; gloo ranks on CPU).
+    """
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if trainer not in ("ppo", "sft"):
+        raise ValueError(f"trainer must be 'ppo' or 'sft', got {trainer!r}")
+    attn = "sdpa" if device == "cpu" else "flash_attention_2"
+    verl_device = "cpu" if device == "cpu" else "cuda"
+    if trainer == "sft":
+        out = [
+            f"+model.override_config.attn_implementation={attn}",
+            "engine.strategy=fsdp2",
+            f"trainer.device={verl_device}",
+            f"trainer.n_gpus_per_node={n_workers}",
+        ]
+        if device == "cpu":
+            out += ["data.num_workers=0", "model.use_remove_padding=False"]
+        return out
+
+    out = [
+        f"+actor_rollout_ref.model.override_config.attn_implementation={attn}",
+        "actor_rollout_ref.actor.strategy=fsdp2",
+        "actor_rollout_ref.ref.strategy=fsdp2",
+        "critic.strategy=fsdp2",
+        f"actor_rollout_ref.rollout.name={'cpu' if device == 'cpu' else 'vllm'}",
+        f"trainer.device={verl_device}",
+        f"trainer.n_gpus_per_node={n_workers}",
+    ]
+    if device == "cpu":
+        out += [
+            "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+            # verl's resource pools count GPUs: give Ray one logical GPU per worker, and
+            # enough logical CPUs for its bundles (3 each) and helper actors.
+            f"+ray_kwargs.ray_init.num_gpus={n_workers}",
+            "ray_kwargs.ray_init.num_cpus=32",
+            f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_PLATFORM={CPU_ENV['VERL_PLATFORM']}",
+            # Each Ray actor costs a full torch + transformers + verl import (~0.3 GB).
+            "actor_rollout_ref.rollout.agent.num_workers=1",
+            "reward.num_workers=1",
+            "data.dataloader_num_workers=0",
+            "actor_rollout_ref.model.use_remove_padding=False",
+            "actor_rollout_ref.rollout.free_cache_engine=False",
+        ]
+    return out
+
+
+def check_device(device: Device) -> None:
+    """Fail fast, with the fix, instead of deep inside verl."""
+    if device == "gpu":
+        if gpu_count() == 0:
+            raise DeviceSetupError(
+                "device 'gpu' was requested but torch sees no CUDA GPU on this machine. "
+                "Run with --device cpu (tiny profile) or on a GPU node."
+            )
+        return
+    if gpu_count() > 0 and os.environ.get("VERL_PLATFORM", "").lower() != "cpu":
+        return
+    from interplay_verl.doctor import plugin_status
+
+    status = plugin_status()
+    if os.environ.get("VERL_PLATFORM", "").strip().lower() != "cpu":
+        raise DeviceSetupError(
+            "this machine has no GPU and verl would fall back to CUDA. Set VERL_PLATFORM=cpu "
+            "(our launchers do this with --device cpu), e.g. `VERL_PLATFORM=cpu interplay-verl doctor`."
+        )
+    if not status["cpu_backend_active"]:
+        raise DeviceSetupError(
+            "VERL_PLATFORM=cpu is set but interplay_verl's verl plugin is not active "
+            f"({status['reason']}). Reinstall with `pip install -e .` (it registers the "
+            "`verl.plugins` entry point) and make sure VERL_USE_EXTERNAL_PLUGINS is unset or "
+            "names `interplay_verl`; `interplay-verl doctor` shows the details."
+        )

@@ -1,0 +1,49 @@
+"""interplay-verl: pre-training, mid-training and RL on synthetic reasoning graphs, on verl.
+
+CPU machines: install torch==2.13.0 first (``bash recipes/setup_cpu.sh`` does it), or
+pip resolves an unpinned torch through verl's dependencies and pulls CUDA wheels.
+"""
+
+from setuptools import find_packages, setup
+
+# verl 0.9.1 imports these without declaring them outside its `verl-core` extra;
+# TransferQueue (+ pyzmq, msgspec) backs its default V1 PPO trainer.
+VERL_UNDECLARED = ["fastapi", "uvicorn", "cachetools", "TransferQueue", "pyzmq", "msgspec"]
+
+INSTALL_REQUIRES = [
+    "verl==0.9.1",
+    "transformers>=5.5.3,<5.11",
+    "ray[default]",
+    "networkx",
+    "pandas",
+    "pyarrow",
+    "tokenizers",
+    "tqdm",
+    "matplotlib",
+    "pyyaml",
+    "psutil",
+    *VERL_UNDECLARED,
+]
+
+EXTRAS = {
+    # verl 0.9.1's own `vllm` extra (vllm 0.24.0, torch 2.11.0, transformers 5.9.0) and the
+    # flash-attn its `fsdp` extra pins; GPU clusters only.
+    "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0", "flash-attn==2.8.3"],
+    "test": ["pytest>=8", "hypothesis>=6"],
+}
+
+setup(
+    name="interplay-verl",
+    version="0.1.0",
+    description="The interplay of pre-training, mid-training and RL on reasoning LMs, as a verl extension",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["interplay_verl", "interplay_verl.*"]),
+    include_package_data=True,
+    package_data={"interplay_verl": ["configs/*.yaml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": ["interplay-verl=interplay_verl.cli:main"],
+        "verl.plugins": ["interplay_verl=interplay_verl.plugin"],
+    },
+)
