@@ -48,7 +48,9 @@ def plugin_status() -> dict:
     return {
         "entry_point_installed": bool(eps),
         "plugin_loaded": loaded,
-        "cpu_backend_active": loaded and cpu.is_active(),
+        # activate() is a no-op unless VERL_PLATFORM=cpu; it covers a process that imported
+        # verl before setting the variable (the plugin ran, but with the backend off).
+        "cpu_backend_active": loaded and (cpu.is_active() or cpu.activate()),
         "reason": reason,
     }
 

@@ -52,6 +52,22 @@ def _patch_init_process_group() -> None:
     dist.init_process_group = init_process_group
 
 
+def _patch_pin_memory() -> None:
+    """Pinned memory exists only to speed host-to-accelerator copies; with no accelerator
+    torch raises instead. verl pins unconditionally (e.g. FSDP2's CPUOffloadPolicy for the
+    reference model), so on this platform pinning returns the tensor as it is."""
+    import torch
+
+    if torch.cuda.is_available() or getattr(torch.Tensor.pin_memory, "_interplay_noop", False):
+        return
+
+    def pin_memory(self, *args, **kwargs):
+        return self
+
+    pin_memory._interplay_noop = True
+    torch.Tensor.pin_memory = pin_memory
+
+
 def _register_engines() -> None:
     """Make verl's FSDP engines resolvable for device 'cpu' (they are registered for cuda/npu)."""
     from verl.workers.engine.base import EngineRegistry
@@ -70,6 +86,7 @@ def activate() -> bool:
     if _ACTIVE or not is_selected():
         return _ACTIVE
     _patch_init_process_group()
+    _patch_pin_memory()
     _register_engines()
     from interplay_verl.backends.cpu.rollout import register_rollout
 

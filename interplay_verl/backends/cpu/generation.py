@@ -169,15 +169,15 @@ class HFGenerator:
     @torch.no_grad()
     def load_weights(self, named_tensors: dict[str, torch.Tensor]) -> int:
         """Copy trainer weights in place; unknown names are an error, not a silent skip."""
-        params = dict(self.model.named_parameters())
-        buffers = dict(self.model.named_buffers())
-        unknown = [n for n in named_tensors if n not in params and n not in buffers]
+        # state_dict names every alias of a tied weight (lm_head.weight and embed_tokens.weight)
+        targets = self.model.state_dict(keep_vars=True)
+        unknown = [n for n in named_tensors if n not in targets]
         if unknown:
             raise KeyError(f"rollout model has no parameter(s) {unknown[:5]} (of {len(unknown)} unknown)")
         with self._lock:
             for name, tensor in named_tensors.items():
-                target = params.get(name, buffers.get(name))
-                target.copy_(tensor.to(dtype=target.dtype))
+                target = targets[name]
+                target.data.copy_(tensor.to(dtype=target.dtype))
         return len(named_tensors)
 
 

@@ -1,0 +1,67 @@
+"""Every artifact directory carries ``manifest.json``: config, seed, versions, git hash.
+
+Written atomically (temp file + rename) so a killed job never leaves a half manifest.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Optional
+
+PACKAGES = ("interplay-verl", "verl", "torch", "transformers", "ray", "tokenizers")
+
+
+def git_hash(path: Optional[str] = None) -> Optional[str]:
+    here = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_manifest(directory: str, config: dict[str, Any], seed: Optional[int], **extra: Any) -> str:
+    manifest = {
+        "config": config,
+        "seed": seed,
+        "versions": versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git": git_hash(),
+        "created_unix": int(time.time()),
+        **extra,
+    }
+    path = os.path.join(directory, "manifest.json")
+    atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path

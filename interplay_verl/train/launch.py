@@ -1,0 +1,58 @@
+"""Build and run verl trainer commands with the device overrides already applied.
+
+Every stage (pre-training, mid-training, RL) goes through here, so the device check runs
+before any heavy work and no caller repeats the CPU/GPU knowledge of ``devices``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+from interplay_verl.devices import CPU_ENV, Device, check_device, verl_overrides
+
+
+def trainer_env(device: Device, extra: Optional[dict] = None) -> dict:
+    env = dict(os.environ)
+    if device == "cpu":
+        env.update(CPU_ENV)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("RAY_DEDUP_LOGS", "1")
+    env.update(extra or {})
+    return env
+
+
+def ppo_command(overrides: Sequence[str], device: Device, n_workers: int = 1) -> list[str]:
+    """``python -m verl.trainer.main_ppo`` with device overrides first, so callers can override them."""
+    return [sys.executable, "-m", "verl.trainer.main_ppo", *verl_overrides(device, "ppo", n_workers), *overrides]
+
+
+def sft_command(overrides: Sequence[str], device: Device, nproc: int = 1) -> list[str]:
+    """torchrun over ``nproc`` ranks (gloo processes on CPU, one per GPU on a GPU node)."""
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    return [
+        torchrun,
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "verl.trainer.sft_trainer",
+        *verl_overrides(device, "sft", nproc),
+        *overrides,
+    ]
+
+
+def run(cmd: Sequence[str], device: Device, log_path: Optional[str] = None, cwd: Optional[str] = None,
+        extra_env: Optional[dict] = None, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+    """Check the device, then run ``cmd``; output goes to ``log_path`` (and is echoed if None)."""
+    if device == "cpu":
+        os.environ.update(CPU_ENV)  # the check inspects this process's view of verl
+    check_device(device)
+    env = trainer_env(device, extra_env)
+    if log_path is None:
+        return subprocess.run(list(cmd), env=env, cwd=cwd, timeout=timeout, check=False)
+    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    with open(log_path, "w") as log:
+        return subprocess.run(list(cmd), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
