@@ -45,7 +45,7 @@ def tiny_sft_overrides(model_path: str, train_file: str, val_file: str, out_dir:
 
 def tiny_grpo_overrides(model_path: str, train_file: str, val_file: str, out_dir: str, steps: int,
                         reward_path: str = ANSWER_REWARD, lr: float = 1e-3, rollouts: int = 4,
-                        batch_size: int = 4, response_length: int = 48) -> list[str]:
+                        batch_size: int = 4, response_length: int = 64) -> list[str]:
     return [
         "algorithm.adv_estimator=grpo",
         f"data.train_files={train_file}",

@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests run on CPU with models and tokenizers built here, never downloaded."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+# The suite runs verl on CPU; set before anything imports verl.
+os.environ.setdefault("VERL_PLATFORM", "cpu")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_sessionstart(session):
+    # verl swallows plugin import errors; without this a broken plugin would surface as
+    # confusing CUDA errors deep in unrelated tests instead of one clear failure.
+    from interplay_verl.doctor import require_plugin
+
+    require_plugin()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    from interplay_verl.assets import build_tiny_model
+
+    return build_tiny_model(str(tmp_path_factory.mktemp("tiny")), seed=0)
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return sys.executable
