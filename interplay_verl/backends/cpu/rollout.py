@@ -30,6 +30,10 @@ from interplay_verl.backends.cpu.generation import HFGenerator, RequestBatcher, 
 logger = logging.getLogger(__name__)
 
 ROLLOUT_NAME = "cpu"
+# Diagnostic negative control: "0" drains the weight stream but never ships it, so the rollout
+# keeps the initial weights. verl's training/rollout_probs_diff_max then shows what a broken
+# sync looks like (it is how the test suite proves the sync is real).
+WEIGHT_SYNC_ENV = "INTERPLAY_CPU_ROLLOUT_WEIGHT_SYNC"
 
 
 def server_actor_name(replica_rank: int, node_rank: int = 0, suffix: str = "") -> str:
@@ -200,7 +204,10 @@ class CPUServerAdapter(BaseRollout):
                 if hasattr(tensor, "full_tensor"):
                     tensor = tensor.full_tensor()
                 collected[name] = tensor.detach().to("cpu", copy=True)
-        if self.is_leader:
+        if self.is_leader and os.environ.get(WEIGHT_SYNC_ENV, "1") == "0":
+            logger.warning("%s=0: rollout weights NOT synced (diagnostic mode)", WEIGHT_SYNC_ENV)
+            await self._server_handle().set_global_steps.remote(global_steps)
+        elif self.is_leader:
             await self._server_handle().update_weights.remote(collected, global_steps)
             logger.info("cpu rollout: %d tensors synced in %.2fs", len(collected), time.time() - start)
 
