@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import pytest
+
+# verl announces every optional engine it cannot import (megatron, veomni, ...) at import time.
+warnings.filterwarnings("ignore", message=".*engine is not available.*", category=UserWarning)
 
 # The suite runs verl on CPU; set before anything imports verl.
 os.environ.setdefault("VERL_PLATFORM", "cpu")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project virtualenv at .venv for a machine without a GPU.
+# torch==2.13.0 (CPU build) goes in first and stays pinned for everything after it.
+# Idempotent: skips pip when setup.py and the constraints are unchanged since the last run.
+# FRESH_VENV=1 rebuilds .venv from scratch.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 10) <= sys.version_info[:2] < (3, 13)))'; then
+  echo "setup_cpu.sh: need Python 3.10-3.12, $PYTHON is $("$PYTHON" --version 2>&1). Set PYTHON=..." >&2
+  exit 1
+fi
+if [ "${FRESH_VENV:-0}" = "1" ]; then rm -rf .venv; fi
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv .venv
+fi
+
+stamp=.venv/.interplay-setup
+want=$(cat setup.py recipes/constraints-cpu.txt recipes/setup_cpu.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+echo "[setup] installing torch (CPU) and interplay-verl[test] into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt torch==2.13.0
+.venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt -e '.[test]'
+.venv/bin/python -c 'import torch, verl; assert torch.__version__.startswith("2.13.0"), torch.__version__' 2>/dev/null
+echo "$want" > "$stamp"
+echo "[setup] done: $(.venv/bin/python -c 'import torch, verl, transformers; print("torch", torch.__version__, "verl", verl.__version__, "transformers", transformers.__version__)' 2>/dev/null)"
