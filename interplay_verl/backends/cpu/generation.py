@@ -42,7 +42,7 @@ class SamplingParams:
         return cls(
             temperature=float(params.get("temperature", 1.0)),
             top_p=float(params.get("top_p", 1.0)),
-            top_k=int(params.get("top_k", -1) if params.get("top_k") is not None else -1),
+            top_k=int(params.get("top_k") if params.get("top_k") is not None else -1),
             max_tokens=max(1, min(int(max_tokens), max_possible_tokens)),
             logprobs=bool(params.get("logprobs", False)),
             repetition_penalty=float(params.get("repetition_penalty") or 1.0),

@@ -36,8 +36,9 @@ ROLLOUT_NAME = "cpu"
 WEIGHT_SYNC_ENV = "INTERPLAY_CPU_ROLLOUT_WEIGHT_SYNC"
 
 
-def server_actor_name(replica_rank: int, node_rank: int = 0, suffix: str = "") -> str:
-    return f"{ROLLOUT_NAME}_server_{replica_rank}_{node_rank}{suffix}"
+def server_actor_name(replica_rank: int, kind: str = "", suffix: str = "") -> str:
+    """Named Ray actor of a replica's server; ``kind`` is "" (policy), "reward_" or "teacher_"."""
+    return f"{ROLLOUT_NAME}_server_{kind}{replica_rank}_0{suffix}"
 
 
 class CPURolloutServer:
@@ -138,7 +139,7 @@ class CPURolloutReplica(RolloutReplica):
         assert len(self.workers) == self.world_size, f"{len(self.workers)} workers for world size {self.world_size}"
         node_id = await self.workers[0].__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())
         kind = "reward_" if self.is_reward_model else "teacher_" if self.is_teacher_model else ""
-        name = f"{ROLLOUT_NAME}_server_{kind}{self.replica_rank}_0{self.name_suffix}"
+        name = server_actor_name(self.replica_rank, kind, self.name_suffix)
         server = (
             ray.remote(CPURolloutServer)
             .options(
