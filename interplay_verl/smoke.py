@@ -82,7 +82,7 @@ def read_metrics(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def run_smoke(out: str, sft_steps: int = 60, rl_steps: int = 3, seed: int = 0, device: str = "cpu") -> dict:
+def run_smoke(out: str, sft_steps: int = 150, rl_steps: int = 3, seed: int = 0, device: str = "cpu") -> dict:
     out = os.path.abspath(out)
     os.makedirs(out, exist_ok=True)
     write_manifest(out, config={"sft_steps": sft_steps, "rl_steps": rl_steps, "device": device}, seed=seed)
@@ -133,7 +133,7 @@ def run_smoke(out: str, sft_steps: int = 60, rl_steps: int = 3, seed: int = 0, d
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="interplay-verl smoke", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/smoke", help="output directory (default: outputs/smoke)")
-    parser.add_argument("--sft-steps", type=int, default=60)
+    parser.add_argument("--sft-steps", type=int, default=150)
     parser.add_argument("--rl-steps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")

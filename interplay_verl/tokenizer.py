@@ -2,14 +2,14 @@
 
 The paper's tokenizer mis-escaped its split regex (words split at every "s" and "p"); ours
 splits digits individually (arithmetic stays learnable: "137" is always 1,3,7) and keeps
-the SPEC section 3 tags whole as special tokens. Byte-level matters beyond coverage:
+the SPEC section 3 tags whole (added tokens, not "special" ones, so decoding with
+``skip_special_tokens`` keeps them). Byte-level matters beyond coverage:
 transformers 5.x rebuilds any tokenizer saved beside a qwen2 config as byte-level BPE, so
 a different model type of tokenizer would be silently mangled on load.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterable
 
@@ -23,7 +23,7 @@ RAW_CHAT_TEMPLATE = "{% for message in messages %}{{ message['content'] }}{% end
 
 def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, model_max_length: int = 2048) -> str:
     """Train on ``texts`` and save a Hugging Face tokenizer directory; returns ``out_dir``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="[UNK]"))
@@ -33,18 +33,20 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS + TAGS,
+        special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    # Tags are whole tokens but not "special": verl's reward managers decode responses with
+    # skip_special_tokens=True, and the reward must still see <answer> ... </answer>.
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
         bos_token="[BOS]",
         eos_token="[EOS]",
-        additional_special_tokens=TAGS,
         model_max_length=model_max_length,
         clean_up_tokenization_spaces=False,
     )
@@ -53,12 +55,3 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
     fast.save_pretrained(out_dir)
     return out_dir
 
-
-def special_token_ids(tokenizer) -> dict[str, int]:
-    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS + TAGS}
-
-
-def describe(out_dir: str) -> dict:
-    with open(os.path.join(out_dir, "tokenizer.json")) as f:
-        data = json.load(f)
-    return {"vocab_size": len(data["model"]["vocab"]) + len(data.get("added_tokens", []))}

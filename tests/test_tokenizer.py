@@ -45,6 +45,13 @@ def test_special_tokens_and_tags(tok):
     assert ids[-1] == tok.eos_token_id and tok.decode(ids) == doc
 
 
+def test_tags_survive_verls_response_decoding(tok):
+    # verl's reward managers decode with skip_special_tokens=True
+    text = " a = 3. </solution> <answer> 3 </answer>"
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id, tok.pad_token_id]
+    assert tok.decode(ids, skip_special_tokens=True) == text
+
+
 def test_chat_template_is_identity(tok):
     prompt = "<question> The number of adult lynx in Ash Valley equals 3. </question> <solution>"
     rendered = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
