@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from interplay_verl.assets import build_tiny_model, write_toy_rl_parquet
-    from interplay_verl.smoke import read_metrics, tiny_grpo_overrides
+    from interplay_verl.smoke import tiny_grpo_overrides
     from interplay_verl.train import launch
 
     out = args.out or tempfile.mkdtemp(prefix="bench-grpo-")
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         print(f"GRPO run failed (exit {rc}); see {out}/train.log", file=sys.stderr)
         return rc
 
-    steps = [m["data"] for m in read_metrics(metrics) if "timing_s/step" in m["data"]]
+    steps = [m["data"] for m in launch.read_metrics(metrics) if "timing_s/step" in m["data"]]
     step_s = [s["timing_s/step"] for s in steps]
     later = step_s[1:] or step_s
     result = {

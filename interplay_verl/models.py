@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import Qwen2Config
 
 PROFILES: dict[str, dict[str, Any]] = {
     # The paper's ~100M Qwen2 decoder.

@@ -76,12 +76,6 @@ def tiny_grpo_overrides(model_path: str, train_file: str, val_file: str, out_dir
     ]
 
 
-def read_metrics(path: str) -> list[dict]:
-    """verl's file logger: one JSON object per logged step, ``{"step": n, "data": {...}}``."""
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def run_smoke(out: str, sft_steps: int = 150, rl_steps: int = 3, seed: int = 0, device: str = "cpu") -> dict:
     out = os.path.abspath(out)
     os.makedirs(out, exist_ok=True)
@@ -95,28 +89,18 @@ def run_smoke(out: str, sft_steps: int = 150, rl_steps: int = 3, seed: int = 0, 
     rl_val = write_toy_rl_parquet(os.path.join(data, "rl_val.parquet"), 8, seed + 3)
 
     sft_dir = os.path.join(out, "sft")
-    sft_metrics = os.path.join(sft_dir, "metrics.jsonl")
     print(f"[smoke] pre-training the tiny model for {sft_steps} steps (verl sft_trainer) -> {sft_dir}", flush=True)
-    proc = launch.run(
-        launch.sft_command(tiny_sft_overrides(model, sft_train, sft_val, sft_dir, sft_steps), device),
-        device, log_path=os.path.join(sft_dir, "train.log"), extra_env={"VERL_FILE_LOGGER_PATH": sft_metrics},
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"SFT failed (exit {proc.returncode}); see {sft_dir}/train.log")
+    sft_cmd = launch.sft_command(tiny_sft_overrides(model, sft_train, sft_val, sft_dir, sft_steps), device)
+    sft_logged = launch.run_stage("SFT", sft_cmd, device, sft_dir)
     sft_hf = os.path.join(sft_dir, f"global_step_{sft_steps}", "huggingface")
 
     rl_dir = os.path.join(out, "rl")
-    rl_metrics = os.path.join(rl_dir, "metrics.jsonl")
     print(f"[smoke] GRPO for {rl_steps} steps (verl main_ppo, cpu rollout) -> {rl_dir}", flush=True)
-    proc = launch.run(
-        launch.ppo_command(tiny_grpo_overrides(sft_hf, rl_train, rl_val, rl_dir, rl_steps), device),
-        device, log_path=os.path.join(rl_dir, "train.log"), extra_env={"VERL_FILE_LOGGER_PATH": rl_metrics},
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"GRPO failed (exit {proc.returncode}); see {rl_dir}/train.log")
+    rl_cmd = launch.ppo_command(tiny_grpo_overrides(sft_hf, rl_train, rl_val, rl_dir, rl_steps), device)
+    rl_logged = launch.run_stage("GRPO", rl_cmd, device, rl_dir)
 
-    sft_losses = [m["data"]["train/loss"] for m in read_metrics(sft_metrics) if "train/loss" in m["data"]]
-    rl_steps_logged = [m["data"] for m in read_metrics(rl_metrics) if "critic/score/mean" in m["data"]]
+    sft_losses = [m["data"]["train/loss"] for m in sft_logged if "train/loss" in m["data"]]
+    rl_steps_logged = [m["data"] for m in rl_logged if "critic/score/mean" in m["data"]]
     summary = {
         "sft_loss_first": sft_losses[0],
         "sft_loss_last": sft_losses[-1],

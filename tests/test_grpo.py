@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from interplay_verl.assets import write_toy_rl_parquet, write_toy_sft_parquet
 from interplay_verl.backends.cpu.rollout import WEIGHT_SYNC_ENV
-from interplay_verl.smoke import read_metrics, tiny_grpo_overrides, tiny_sft_overrides
+from interplay_verl.smoke import tiny_grpo_overrides, tiny_sft_overrides
 from interplay_verl.train import launch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,8 +27,7 @@ def pretrained(tiny_model, tmp_path_factory):
     train = write_toy_sft_parquet(str(root / "train.parquet"), 512, seed=1)
     val = write_toy_sft_parquet(str(root / "val.parquet"), 16, seed=2)
     cmd = launch.sft_command(tiny_sft_overrides(tiny_model, train, val, str(root / "sft"), 60), "cpu")
-    proc = launch.run(cmd, "cpu", log_path=str(root / "sft.log"), timeout=600)
-    assert proc.returncode == 0, (root / "sft.log").read_text()[-3000:]
+    launch.run_stage("SFT", cmd, "cpu", str(root / "sft"), timeout=600)
     return str(root / "sft" / "global_step_60" / "huggingface")
 
 
@@ -39,17 +38,15 @@ def rl_data(tmp_path_factory):
 
 
 def run_grpo(model, rl_data, out, sync: bool):
-    metrics = os.path.join(out, "metrics.jsonl")
     overrides = tiny_grpo_overrides(model, *rl_data, out, STEPS, reward_path=DIGIT_REWARD, lr=1e-2) + [
         f"trainer.save_freq={STEPS}",
         "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]",
     ]
-    proc = launch.run(launch.ppo_command(overrides, "cpu"), "cpu", log_path=os.path.join(out, "train.log"), timeout=900,
-                      extra_env={"VERL_FILE_LOGGER_PATH": metrics, WEIGHT_SYNC_ENV: "1" if sync else "0"})
-    log = open(os.path.join(out, "train.log")).read()
-    assert proc.returncode == 0, log[-4000:]
-    assert "TaskRunnerV1" in log  # verl's default V1 trainer, not the deprecated one
-    return [m for m in read_metrics(metrics) if "training/rollout_probs_diff_max" in m["data"]]
+    logged = launch.run_stage("GRPO", launch.ppo_command(overrides, "cpu"), "cpu", out, timeout=900,
+                              extra_env={WEIGHT_SYNC_ENV: "1" if sync else "0"})
+    with open(os.path.join(out, "train.log")) as f:
+        assert "TaskRunnerV1" in f.read()  # verl's default V1 trainer, not the deprecated one
+    return [m for m in logged if "training/rollout_probs_diff_max" in m["data"]]
 
 
 def test_grpo_trains_with_synced_rollout(pretrained, rl_data, tmp_path):

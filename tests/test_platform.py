@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -85,12 +86,15 @@ def test_dedupe_backend(given, expected):
     assert _dedupe_backend(given) == expected
 
 
-def test_verl_process_group_initialises_on_cpu(tmp_path):
+def test_verl_process_group_initialises_on_cpu():
+    with socket.socket() as s:  # a free port on loopback
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     code = f"""
 import json, torch.distributed as dist, verl
 from verl.utils.distributed import initialize_global_process_group
 import os
-os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29533")
+os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="{port}")
 initialize_global_process_group()
 import torch
 t = torch.ones(2); dist.all_reduce(t)

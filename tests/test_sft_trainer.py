@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from interplay_verl.assets import split_document, toy_documents, write_toy_sft_parquet
-from interplay_verl.smoke import read_metrics, tiny_sft_overrides
+from interplay_verl.smoke import tiny_sft_overrides
 from interplay_verl.train import launch
 
 STEPS = 20
@@ -18,16 +18,13 @@ def test_sft_trainer_learns_and_exports_hf_checkpoint(tiny_model, tmp_path, npro
     train = write_toy_sft_parquet(str(tmp_path / "train.parquet"), 320, seed=1)
     val = write_toy_sft_parquet(str(tmp_path / "val.parquet"), 32, seed=2)
     out = tmp_path / "sft"
-    metrics = tmp_path / "metrics.jsonl"
     cmd = launch.sft_command(tiny_sft_overrides(tiny_model, train, val, str(out), STEPS), "cpu", nproc=nproc)
-    proc = launch.run(cmd, "cpu", log_path=str(tmp_path / "train.log"), timeout=600,
-                      extra_env={"VERL_FILE_LOGGER_PATH": str(metrics)})
-    assert proc.returncode == 0, (tmp_path / "train.log").read_text()[-4000:]
+    logged = launch.run_stage("SFT", cmd, "cpu", str(out), timeout=600)
 
-    losses = [m["data"]["train/loss"] for m in read_metrics(str(metrics)) if "train/loss" in m["data"]]
+    losses = [m["data"]["train/loss"] for m in logged if "train/loss" in m["data"]]
     assert len(losses) == STEPS
     assert losses[-1] < 0.75 * losses[0], losses
-    val_loss = [m["data"]["val/loss"] for m in read_metrics(str(metrics)) if "val/loss" in m["data"]]
+    val_loss = [m["data"]["val/loss"] for m in logged if "val/loss" in m["data"]]
     assert val_loss and val_loss[-1] < losses[0]
 
     hf = out / f"global_step_{STEPS}" / "huggingface"

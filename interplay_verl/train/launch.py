@@ -6,6 +6,7 @@ before any heavy work and no caller repeats the CPU/GPU knowledge of ``devices``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -56,3 +57,29 @@ def run(cmd: Sequence[str], device: Device, log_path: Optional[str] = None, cwd:
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     with open(log_path, "w") as log:
         return subprocess.run(list(cmd), env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+
+
+class StageError(RuntimeError):
+    """A trainer stage exited non-zero; the message carries the log's tail."""
+
+
+def read_metrics(path: str) -> list[dict]:
+    """verl's file logger: one JSON object per logged step, ``{"step": n, "data": {...}}``."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_stage(name: str, cmd: Sequence[str], device: Device, stage_dir: str, extra_env: Optional[dict] = None,
+              timeout: Optional[float] = None) -> list[dict]:
+    """Run one trainer into ``stage_dir`` (``train.log``, ``metrics.jsonl``); return its logged metrics.
+
+    The command must log with verl's ``file`` backend (``trainer.logger=[...,file]``).
+    """
+    os.makedirs(stage_dir, exist_ok=True)
+    log, metrics = os.path.join(stage_dir, "train.log"), os.path.join(stage_dir, "metrics.jsonl")
+    proc = run(cmd, device, log_path=log, timeout=timeout, extra_env={"VERL_FILE_LOGGER_PATH": metrics, **(extra_env or {})})
+    if proc.returncode != 0:
+        with open(log) as f:
+            tail = f.read()[-4000:]
+        raise StageError(f"{name} failed (exit {proc.returncode}); full log: {log}\n{tail}")
+    return read_metrics(metrics)
