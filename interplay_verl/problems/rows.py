@@ -1,0 +1,58 @@
+"""One generated problem as one row (SPEC section 4), deterministic from (seed, op, mode, context, index).
+
+Every random choice comes from ``random.Random`` seeded with a string, which Python hashes
+with SHA-512, not with ``hash()``: rows are identical across runs, processes, machines and
+PYTHONHASHSEED values. The ``id`` is a content hash of the canonical graph and the wording,
+so two rows are the same problem exactly when their ids are equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from typing import Any
+
+from interplay_verl.problems.contexts import Context
+from interplay_verl.problems.render import problem_sentences, question, rl_prompt, solution, training_text
+from interplay_verl.problems.sampler import SamplerConfig, sample_problem
+
+GENERATOR_VERSION = "1"
+
+
+def problem_rng(seed: int, op: int, mode: str, context: str, index: int) -> random.Random:
+    return random.Random(f"interplay/{GENERATOR_VERSION}/{seed}/{context}/{mode}/op{op}/{index}")
+
+
+def content_id(graph: dict, problem: str, question_text: str) -> str:
+    canonical = json.dumps({"graph": graph, "problem": problem, "question": question_text},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
+                 config: SamplerConfig = SamplerConfig()) -> dict[str, Any]:
+    rng = problem_rng(seed, op, mode, context.name, index)
+    problem = sample_problem(op, mode, context, rng, config)
+    sentences = problem_sentences(problem)
+    rng.shuffle(sentences)
+    problem_text = " ".join(sentences)
+    question_text = question(problem, context)
+    body, answer = solution(problem, rng)
+    graph = problem.gold_graph()
+    return {
+        "id": content_id(graph, problem_text, question_text),
+        "problem": problem_text,
+        "question": question_text,
+        "solution": f"{body} Answer: {answer}.",
+        "answer": answer,
+        "op": op,
+        "context": context.name,
+        "mode": mode,
+        "graph": json.dumps(graph, sort_keys=True, separators=(",", ":")),
+        "text": training_text(problem_text, question_text, body, answer),
+        "prompt": rl_prompt(problem_text, question_text),
+        "seed": seed,
+        "index": index,
+        "generator_version": GENERATOR_VERSION,
+    }

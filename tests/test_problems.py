@@ -1,0 +1,219 @@
+"""The problem generator's guarantees (issue 3, must-show 1), checked on the rendered text."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
+from interplay_verl.problems.rows import generate_row
+
+CONTEXTS = {name: load_context(name) for name in BUILTIN}
+_TOKEN = re.compile(r"\s*(\d+|[A-Za-z]|[-+*/()])")
+
+
+def evaluate(expr: str, env: dict[str, int]) -> int:
+    """Integer arithmetic over + - * / ( ) and single-letter variables (test-side checker)."""
+    tokens = _TOKEN.findall(expr)
+    assert "".join(tokens) == expr.replace(" ", ""), expr
+    pos = 0
+
+    def atom():
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok == "(":
+            v = additive()
+            pos += 1
+            return v
+        if tok == "-":
+            return -atom()
+        return int(tok) if tok.isdigit() else env[tok]
+
+    def term():
+        nonlocal pos
+        v = atom()
+        while pos < len(tokens) and tokens[pos] in "*/":
+            op = tokens[pos]
+            pos += 1
+            r = atom()
+            if op == "*":
+                v *= r
+            else:
+                assert v % r == 0, expr
+                v //= r
+        return v
+
+    def additive():
+        nonlocal pos
+        v = term()
+        while pos < len(tokens) and tokens[pos] in "+-":
+            op = tokens[pos]
+            pos += 1
+            v = v + term() if op == "+" else v - term()
+        return v
+
+    value = additive()
+    assert pos == len(tokens), expr
+    return value
+
+
+def check_solution(row: dict) -> None:
+    graph = json.loads(row["graph"])
+    nodes = {n["name"]: n for n in graph["nodes"]}
+    text = row["solution"]
+    answer = int(row["answer"])
+    assert text.endswith(f"Answer: {answer}.")
+    text = text[: -len(f" Answer: {answer}.")]
+    tail = ""
+    if row["mode"] == "reverse":
+        text, tail = text.split(" We know ", 1)
+        assert text.startswith("The question is difficult, so we use equations to solve it. ")
+        text = text[len("The question is difficult, so we use equations to solve it. "):]
+    env: dict[str, int] = {}
+    letters: list[str] = []
+    uses: dict[str, list[str]] = {}  # variable -> quantity names it stands for
+    defined = []
+    for step in text.split("Define ")[1:]:
+        m = re.fullmatch(r"(.+?) as ([A-Za-z]); (.+)\.\s*", step)
+        assert m, step
+        name, letter, rest = m.groups()
+        defined.append(name)
+        letters.append(letter)
+        if rest == "we don't know its value yet but will find it out later":
+            assert row["mode"] == "reverse" and letter == "x" and name == graph["hidden"]
+            env["x"] = nodes[name]["value"]
+            uses["x"] = [name]
+            continue
+        for segment in rest.split("; "):
+            final = segment.startswith("so ")
+            parts = (segment[3:] if final else segment).split(" = ")
+            var = parts[0]
+            if not final:
+                letters.append(var)
+            values = [evaluate(p, env) for p in parts[1:]]
+            assert len(set(values)) == 1, (segment, values)
+            env[var] = values[0]
+            used = _TOKEN.findall(parts[1])
+            uses[var] = [q for t in used if t.isalpha() for q in uses[t]]
+        assert var == letter
+        assert env[letter] == nodes[name]["value"], (name, env[letter], nodes[name]["value"])
+        assert sorted(uses[letter]) == sorted(nodes[name]["parents"]), (name, uses[letter], nodes[name]["parents"])
+        uses[letter] = [name]
+    assert len(letters) == len(set(letters)), letters
+    assert defined == [n["name"] for n in graph["nodes"] if n["necessary"]]
+    assert defined[-1] == graph["target"]
+    if row["mode"] == "forward":
+        assert answer == nodes[graph["target"]]["value"]
+    else:
+        assert answer == nodes[graph["hidden"]]["value"] == env["x"]
+        m = re.fullmatch(r"([A-Za-z]) = (\d+), so we have (.+) = (\d+) and we solve it through the following steps: "
+                         r"(.+) Solution: x = (\d+)\.", tail)
+        assert m, tail
+        assert env[m.group(1)] == int(m.group(2)) == nodes[graph["target"]]["value"]
+        assert evaluate(m.group(3), env) == int(m.group(4)) and int(m.group(6)) == answer
+
+
+def op_of(graph: dict) -> int:
+    return sum(len(n["parents"]) + (n["const"] is not None) for n in graph["nodes"] if n["necessary"])
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("context", BUILTIN)
+def test_generator_properties_over_many_seeds(mode, context):
+    ctx = CONTEXTS[context]
+    for seed in range(12):
+        for op in range(2, 31):
+            row = generate_row(op, mode, ctx, seed=seed, index=op)
+            graph = json.loads(row["graph"])
+            assert op_of(graph) == op == row["op"]
+            assert all(0 <= n["value"] <= 1000 for n in graph["nodes"])
+            assert any(not n["necessary"] for n in graph["nodes"])  # distractors are stated
+            check_solution(row)
+            assert row["text"] == (f"<question> {row['problem']} {row['question']} </question> <solution> "
+                                   f"{row['solution'][: -len(' Answer: ' + row['answer'] + '.')]} </solution> "
+                                   f"<answer> {row['answer']} </answer>")
+            assert row["text"].startswith(row["prompt"])
+
+
+def test_problem_states_every_non_aggregate_quantity():
+    row = generate_row(12, "forward", CONTEXTS["zoo"], seed=3, index=0)
+    graph = json.loads(row["graph"])
+    for n in graph["nodes"]:
+        if n["relation"] != "aggregate":
+            assert f"The number of {n['name']} equals " in row["problem"]
+        else:
+            assert f"The {n['name']} equals" not in row["problem"]
+
+
+def test_rows_are_deterministic_and_ids_distinguish():
+    a = generate_row(9, "reverse", CONTEXTS["festival"], seed=5, index=7)
+    assert generate_row(9, "reverse", CONTEXTS["festival"], seed=5, index=7) == a
+    ids = {generate_row(9, "reverse", CONTEXTS["festival"], seed=5, index=i)["id"] for i in range(50)}
+    assert len(ids) == 50
+
+
+def test_rows_identical_under_different_pythonhashseed():
+    code = ("import json; from interplay_verl.problems.contexts import load_context; "
+            "from interplay_verl.problems.rows import generate_row; "
+            "print(json.dumps([generate_row(op, m, load_context(c), 1, i) for c in ('zoo','school') "
+            "for m in ('forward','reverse') for op in (2, 11, 20) for i in range(3)], sort_keys=True))")
+    outs = []
+    for hashseed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": hashseed}
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    "content,field",
+    [
+        ("name: c\ncategory: x\nquestion: 'How many {item_plural} in {entity}?'\nentities: {g: [A]}\n", "items"),
+        ("name: c\ncategory: x\nquestion: 'How many?'\nentities: {g: [A]}\nitems: {h: [[a, as]]}\n", "question"),
+        ("name: c\ncategory: x\nquestion: '{item_plural} {entity}'\nentities: {g: [A, A]}\nitems: {h: [[a, as]]}\n", "entities.g"),
+        ("name: c\ncategory: x\nquestion: '{item_plural} {entity}'\nentities: {g: [A]}\nitems: {h: [[a]]}\n", "items.h[0]"),
+        ("[1, 2]\n", "<root>"),
+    ],
+)
+def test_malformed_context_names_file_and_field(tmp_path, content, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(ContextError) as err:
+        load_context(str(path))
+    assert str(path) in str(err.value) and f"field '{field}'" in str(err.value)
+
+
+def test_user_context_file_works(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({
+        "name": "space", "category": "ships", "question": "How many {item_plural} does {entity} have?",
+        "entities": {"ports": ["Vega Port", "Orion Dock", "Lyra Base", "Deneb Yard", "Altair Pier"]},
+        "items": {"craft": [["cargo ship", "cargo ships"], ["shuttle", "shuttles"], ["tug", "tugs"],
+                            ["tanker", "tankers"], ["scout", "scouts"]]},
+    }))
+    ctx = load_context(str(path))
+    row = generate_row(14, "forward", ctx, seed=0, index=0)
+    assert row["context"] == "space"
+    assert any(port in row["problem"] for port in ctx.entities["ports"])
+    check_solution(row)
+
+
+def test_unknown_context():
+    with pytest.raises(ContextError, match="unknown context 'mars'"):
+        load_context("mars")
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**31), op=st.integers(2, 30), mode=st.sampled_from(["forward", "reverse"]),
+       context=st.sampled_from(BUILTIN), index=st.integers(0, 10**6))
+def test_generator_properties_hypothesis(seed, op, mode, context, index):
+    row = generate_row(op, mode, CONTEXTS[context], seed=seed, index=index)
+    assert op_of(json.loads(row["graph"])) == op
+    check_solution(row)
