@@ -1,0 +1,238 @@
+"""``interplay-verl generate``: problems -> parquet shards + manifest, parallel and resumable.
+
+The work is planned as shards, each fully determined by (seed, context, mode, op, first row
+index, row count), so a shard's bytes do not depend on how many workers ran or in what order,
+nor on PYTHONHASHSEED. A shard is written under a temporary name and renamed when complete:
+after a kill, the out directory holds only whole shards, and ``--resume`` writes the missing
+ones, giving the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterable, Optional
+
+from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
+from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
+from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
+
+PLAN_FILE = "plan.json"
+COLUMNS = ("id", "problem", "question", "solution", "answer", "op", "context", "mode", "graph", "text", "prompt",
+           "seed", "index", "generator_version")
+
+
+@dataclass(frozen=True)
+class Shard:
+    context: str  # built-in name or path of a context file
+    context_name: str
+    mode: str
+    op: int
+    start: int
+    count: int
+    number: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.context_name}-{self.mode}-op{self.op:02d}-{self.number:05d}.parquet"
+
+
+def _schema():
+    import pyarrow as pa
+
+    types = {"op": pa.int32(), "seed": pa.int64(), "index": pa.int64()}
+    return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS])
+
+
+_CONTEXT_CACHE: dict[str, object] = {}
+
+
+def write_shard(shard: Shard, seed: int, out_dir: str) -> tuple[str, int, str]:
+    """Generate one shard and publish it atomically; returns (filename, rows, sha256)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ctx = _CONTEXT_CACHE.get(shard.context) or _CONTEXT_CACHE.setdefault(shard.context, load_context(shard.context))
+    rows = [generate_row(shard.op, shard.mode, ctx, seed, i) for i in range(shard.start, shard.start + shard.count)]
+    table = pa.Table.from_pylist(rows, schema=_schema())
+    final = os.path.join(out_dir, shard.filename)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".partial-", suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return shard.filename, len(rows), file_sha256(final)
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenizer: Optional[str]) -> dict[int, float]:
+    """Mean tokens per training document for each op, from a fixed sample (so plans are reproducible)."""
+    ctx = load_context(context)
+    count = None
+    if tokenizer:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+        count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"]) + 1  # noqa: E731  (+ EOS)
+    out = {}
+    for op in ops:
+        texts = [generate_row(op, mode, ctx, seed=-1, index=i)["text"] for mode in modes for i in range(8)]
+        # without a tokenizer: ~4 characters per token for this English-and-digits text
+        out[op] = sum(count(t) if count else len(t) / 4 for t in texts) / len(texts)
+    return out
+
+
+def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], per_op: Optional[int],
+         tokens: Optional[int], shard_size: int, tokenizer: Optional[str] = None) -> list[Shard]:
+    if (per_op is None) == (tokens is None):
+        raise ValueError("give exactly one of --per-op and --tokens")
+    if per_op is not None:
+        per_op_counts = {op: per_op * len(modes) for op in ops}
+    else:
+        est = estimate_tokens(ops, modes, next(iter(contexts)), tokenizer)
+        per_op_counts = {op: max(1, round(w * tokens / est[op])) for op, w in ops.items()}
+    shards = []
+    names = {c: load_context(c).name for c in contexts}
+    for op, n in per_op_counts.items():
+        for mode, n_mode in allocate(n, {m: 1 / len(modes) for m in modes}).items():
+            for context, n_ctx in allocate(n_mode, contexts).items():
+                for number, start in enumerate(range(0, n_ctx, shard_size)):
+                    shards.append(Shard(context, names[context], mode, op, start, min(shard_size, n_ctx - start), number))
+    return shards
+
+
+def _run_local(todo: list[Shard], seed: int, out: str, workers: int, progress) -> list[tuple[str, int, str]]:
+    results = []
+    if workers <= 1:
+        for shard in todo:
+            results.append(write_shard(shard, seed, out))
+            progress.update(shard.count)
+        return results
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        jobs = [(s, seed, out) for s in todo]
+        for result in pool.imap_unordered(_write_star, jobs, chunksize=1):
+            results.append(result)
+            progress.update(result[1])
+    return results
+
+
+def _write_star(args):
+    return write_shard(*args)
+
+
+def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str, int, str]]:
+    import ray
+
+    ray.init(address=os.environ.get("RAY_ADDRESS") or None, ignore_reinit_error=True)
+    task = ray.remote(write_shard)
+    pending = [task.remote(s, seed, out) for s in todo]
+    results = []
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        result = ray.get(done[0])
+        results.append(result)
+        progress.update(result[1])
+    return results
+
+
+def run(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from interplay_verl.manifest import atomic_write_text, write_manifest
+
+    # every configuration error surfaces here, before any shard is written
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("forward", "reverse")]
+    if bad or not modes:
+        raise MixtureError(f"--modes {args.modes!r}: use forward, reverse or both")
+    contexts = {}
+    for name, w in context_weights(args.contexts).items():
+        load_context(name)  # validates built-ins and user files alike
+        contexts[name] = w
+    ops = op_weights(args.ops)
+    shards = plan(ops, contexts, modes, args.per_op, args.tokens, args.shard_size, args.tokenizer)
+
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    config = {"ops": args.ops, "op_weights": ops, "contexts": contexts, "modes": modes, "per_op": args.per_op,
+              "tokens": args.tokens, "shard_size": args.shard_size, "tokenizer": args.tokenizer,
+              "generator_version": GENERATOR_VERSION}
+    plan_doc = json.dumps({"config": config, "seed": args.seed, "shards": [asdict(s) for s in shards]},
+                          sort_keys=True, indent=1)
+    plan_path = os.path.join(out, PLAN_FILE)
+    if os.path.exists(plan_path):
+        with open(plan_path) as f:
+            if f.read() != plan_doc:
+                raise SystemExit(f"{out} holds a different generation (its {PLAN_FILE} differs); choose a new --out")
+        if not args.resume:
+            raise SystemExit(f"{out} already has a generation; pass --resume to finish it, or choose a new --out")
+    atomic_write_text(plan_path, plan_doc)
+
+    todo = [s for s in shards if not os.path.exists(os.path.join(out, s.filename))]
+    total = sum(s.count for s in shards)
+    start = time.time()
+    with tqdm(total=total, initial=total - sum(s.count for s in todo), unit="problem",
+              desc="generate", disable=args.quiet) as progress:
+        if args.ray:
+            _run_ray(todo, args.seed, out, progress)
+        else:
+            _run_local(todo, args.seed, out, args.workers, progress)
+    files = [{"file": s.filename, "rows": s.count, "sha256": file_sha256(os.path.join(out, s.filename)),
+              "context": s.context_name, "mode": s.mode, "op": s.op} for s in shards]
+    write_manifest(out, config=config, seed=args.seed, kind="problems", rows=total, shards=files)
+    return {"rows": total, "shards": len(shards), "written": len(todo), "seconds": round(time.time() - start, 2)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="interplay-verl generate", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--ops", default="2-20", help="op range (2-20), RL range with replay (11-14_plus), "
+                   "preset (id2-10_0.2easy_0.3medium_0.5hard, cpt0.2-uniform_0.8-11-14) or table (2:0.5,3:0.5)")
+    size = p.add_mutually_exclusive_group(required=True)
+    size.add_argument("--per-op", type=int, help="problems per op and per mode")
+    size.add_argument("--tokens", type=int, help="token budget, split over ops by the mixture weights")
+    p.add_argument("--tokenizer", help="HF tokenizer dir to count tokens with (default: ~4 characters per token)")
+    p.add_argument("--modes", default="forward", help="forward, reverse or forward,reverse")
+    p.add_argument("--contexts", default="zoo", help=f"built-ins {','.join(BUILTIN)} or context files; "
+                   "uniform (zoo,school) or weighted (zoo:0.99,school:0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory (parquet shards, plan.json, manifest.json)")
+    p.add_argument("--workers", type=int, default=1, help="local processes")
+    p.add_argument("--ray", action="store_true", help="run shards as Ray tasks on the cluster in RAY_ADDRESS")
+    p.add_argument("--shard-size", type=int, default=5000, help="rows per parquet shard")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except (MixtureError, ContextError, ValueError) as exc:
+        print(f"interplay-verl generate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
