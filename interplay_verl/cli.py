@@ -7,6 +7,7 @@ import sys
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
+    "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
     "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),
     "make-tiny": ("interplay_verl.assets", "train a tokenizer and write a random tiny Qwen2 (for smoke runs)"),
 }

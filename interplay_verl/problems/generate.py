@@ -186,6 +186,8 @@ def run(args: argparse.Namespace) -> dict:
             raise SystemExit(f"{out} already has a generation; pass --resume to finish it, or choose a new --out")
     atomic_write_text(plan_path, plan_doc)
 
+    for stale in [f for f in os.listdir(out) if f.startswith(".partial-")]:  # left by a killed run
+        os.unlink(os.path.join(out, stale))
     todo = [s for s in shards if not os.path.exists(os.path.join(out, s.filename))]
     total = sum(s.count for s in shards)
     start = time.time()
