@@ -15,7 +15,7 @@ CONST, COPY, ADD, MUL, SUM, DIFF, AGGREGATE = "const", "copy", "add", "mul", "su
 RELATIONS = (CONST, COPY, ADD, MUL, SUM, DIFF, AGGREGATE)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: quantities are compared by being the same node
 class Quantity:
     name: str  # "adult lynx in Ash Valley" or "total number of adult animals in Ash Valley"
     aggregate: bool

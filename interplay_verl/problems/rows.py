@@ -24,10 +24,13 @@ def problem_rng(seed: int, op: int, mode: str, context: str, index: int) -> rand
     return random.Random(f"interplay/{GENERATOR_VERSION}/{seed}/{context}/{mode}/op{op}/{index}")
 
 
-def content_id(graph: dict, problem: str, question_text: str) -> str:
-    canonical = json.dumps({"graph": graph, "problem": problem, "question": question_text},
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+def canonical_graph(graph: dict) -> str:
+    return json.dumps(graph, sort_keys=True, separators=(",", ":"))
+
+
+def content_id(graph_json: str, problem: str, question_text: str) -> str:
+    """Hash of the canonical graph and the wording (NUL-separated, so fields cannot run together)."""
+    return hashlib.sha256("\0".join((graph_json, problem, question_text)).encode()).hexdigest()[:20]
 
 
 def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
@@ -39,7 +42,7 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
     problem_text = " ".join(sentences)
     question_text = question(problem, context)
     body, answer = solution(problem, rng)
-    graph = problem.gold_graph()
+    graph = canonical_graph(problem.gold_graph())
     return {
         "id": content_id(graph, problem_text, question_text),
         "problem": problem_text,
@@ -49,7 +52,7 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
         "op": op,
         "context": context.name,
         "mode": mode,
-        "graph": json.dumps(graph, sort_keys=True, separators=(",", ":")),
+        "graph": graph,
         "text": training_text(problem_text, question_text, body, answer),
         "prompt": rl_prompt(problem_text, question_text),
         "seed": seed,
