@@ -133,6 +133,7 @@ def test_resume_refuses_a_different_configuration(reference, tmp_path):
     (["--ops", "id2-10_0.2easy_0.3medium_0.6hard", "--per-op", "1"], "weights sum to 1.1"),
     (["--per-op", "1", "--contexts", "zoo,mars"], "unknown context 'mars'"),
     (["--per-op", "1", "--modes", "sideways"], "--modes 'sideways'"),
+    (["--per-op", "1", "--ops", "1-5"], "ops must lie in 2..40"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad"

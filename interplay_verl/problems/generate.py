@@ -22,6 +22,7 @@ from typing import Iterable, Optional
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
+from interplay_verl.problems.sampler import MAX_OP
 
 PLAN_FILE = "plan.json"
 COLUMNS = ("id", "problem", "question", "solution", "answer", "op", "context", "mode", "graph", "text", "prompt",
@@ -168,6 +169,8 @@ def run(args: argparse.Namespace) -> dict:
         load_context(name)  # validates built-ins and user files alike
         contexts[name] = w
     ops = op_weights(args.ops)
+    if not all(2 <= op <= MAX_OP for op in ops):
+        raise MixtureError(f"--ops {args.ops!r}: ops must lie in 2..{MAX_OP}")
     shards = plan(ops, contexts, modes, args.per_op, args.tokens, args.shard_size, args.tokenizer)
 
     out = args.out
@@ -194,11 +197,12 @@ def run(args: argparse.Namespace) -> dict:
     with tqdm(total=total, initial=total - sum(s.count for s in todo), unit="problem",
               desc="generate", disable=args.quiet) as progress:
         if args.ray:
-            _run_ray(todo, args.seed, out, progress)
+            written = _run_ray(todo, args.seed, out, progress)
         else:
-            _run_local(todo, args.seed, out, args.workers, progress)
-    files = [{"file": s.filename, "rows": s.count, "sha256": file_sha256(os.path.join(out, s.filename)),
-              "context": s.context_name, "mode": s.mode, "op": s.op} for s in shards]
+            written = _run_local(todo, args.seed, out, args.workers, progress)
+    digests = {name: sha for name, _, sha in written}
+    files = [{"file": s.filename, "rows": s.count, "context": s.context_name, "mode": s.mode, "op": s.op,
+              "sha256": digests.get(s.filename) or file_sha256(os.path.join(out, s.filename))} for s in shards]
     write_manifest(out, config=config, seed=args.seed, kind="problems", rows=total, shards=files)
     return {"rows": total, "shards": len(shards), "written": len(todo), "seconds": round(time.time() - start, 2)}
 

@@ -29,6 +29,7 @@ from interplay_verl.problems.contexts import MAX_STRUCTURE_SIDE, Context
 from interplay_verl.problems.graph import ADD, AGGREGATE, CONST, COPY, DIFF, MUL, SUM, Problem, Quantity
 
 MODES = ("forward", "reverse")
+MAX_OP = 40  # a 5 x 5 structure has names for op <= 46; keep room for distractors
 MAX_OPEN = 3  # keeps the target's sum at <= 4 operands
 INVALID, GOING, CLOSING = 0, 1, 2
 
@@ -69,8 +70,8 @@ def _names_needed(remaining: int, m: int) -> int:
 
 class _Builder:
     def __init__(self, op: int, mode: str, context: Context, rng: random.Random, cfg: SamplerConfig):
-        if op < 2:
-            raise ValueError(f"op must be >= 2, got {op}")
+        if not 2 <= op <= MAX_OP:
+            raise ValueError(f"op must be in 2..{MAX_OP}, got {op}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.op, self.mode, self.ctx, self.rng, self.cfg = op, mode, context, rng, cfg
