@@ -46,7 +46,7 @@ class GenerationError(RuntimeError):
     """An invariant the construction relies on did not hold (a bug, never a retry)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Action:
     relation: str
     cost: int
