@@ -169,3 +169,13 @@ def test_splits_report_and_remove_overlap(reference, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "interplay_verl.cli", "splits", "check", str(reference), str(other)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and '"disjoint": false' in proc.stdout
+
+
+def test_ray_tasks_give_the_same_bytes(reference, tmp_path):
+    """--ray with no RAY_ADDRESS starts a local Ray (bound to this machine) and runs shards as tasks."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run(GEN + ["--ops", "2-12", "--per-op", "40", "--modes", "forward,reverse", "--contexts",
+                                 "zoo,school", "--shard-size", "15", "--seed", "7", "--quiet", "--ray",
+                                 "--out", str(tmp_path / "ray")], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert shard_hashes(tmp_path / "ray") == shard_hashes(reference)

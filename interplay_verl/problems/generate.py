@@ -142,7 +142,10 @@ def _write_star(args):
 def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str, int, str]]:
     import ray
 
-    ray.init(address=os.environ.get("RAY_ADDRESS") or None, ignore_reinit_error=True)
+    address = os.environ.get("RAY_ADDRESS") or None
+    # no cluster given: a private local Ray, reachable from this machine only
+    local = {} if address else {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
+    ray.init(address=address, ignore_reinit_error=True, **local)
     task = ray.remote(write_shard)
     pending = [task.remote(s, seed, out) for s in todo]
     results = []
