@@ -35,29 +35,24 @@ def evaluate(expr: str, env: dict[str, int]) -> int:
             return -atom()
         return int(tok) if tok.isdigit() else env[tok]
 
-    def term():
-        nonlocal pos
-        v = atom()
-        while pos < len(tokens) and tokens[pos] in "*/":
-            op = tokens[pos]
-            pos += 1
-            r = atom()
-            if op == "*":
-                v *= r
-            else:
-                assert v % r == 0, expr
-                v //= r
-        return v
+    def apply(op: str, v: int, r: int) -> int:
+        if op == "/":
+            assert v % r == 0, expr
+            return v // r
+        return {"*": v * r, "+": v + r, "-": v - r}[op]
 
-    def additive():
-        nonlocal pos
-        v = term()
-        while pos < len(tokens) and tokens[pos] in "+-":
-            op = tokens[pos]
-            pos += 1
-            v = v + term() if op == "+" else v - term()
-        return v
+    def binary(operand, ops: str):
+        def parse() -> int:
+            nonlocal pos
+            v = operand()
+            while pos < len(tokens) and tokens[pos] in ops:
+                pos += 1
+                v = apply(tokens[pos - 1], v, operand())
+            return v
 
+        return parse
+
+    additive = binary(binary(atom, "*/"), "+-")
     value = additive()
     assert pos == len(tokens), expr
     return value
