@@ -1,0 +1,122 @@
+"""The process-verification reward, in verl's reward-function contract (SPEC section 6).
+
+    reward.custom_reward_function.path=pkg://interplay_verl.rewards.composite
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.variant=gated
+    +reward.custom_reward_function.reward_kwargs.alpha=0.2
+
+The gold graph comes from ``extra_info["graph"]`` (the generator writes it) or, for the
+paper's data, from ``extra_info["gold_solution"]``, parsed once and cached. Every call
+returns the same keys (verl requires it) and never raises into the trainer: a reward worker
+that throws stops the whole RL run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any, Optional
+
+from interplay_verl.verify.compare import ERROR_TYPES, GoldGraph, Report, compare
+from interplay_verl.verify.parse import parse_number, parse_solution
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("outcome", "composite", "gated", "strict")
+DEFAULT_VARIANT, DEFAULT_ALPHA = "gated", 0.2
+KEYS = ("score", "outcome", "process", "process_acc", "verified", *ERROR_TYPES, "wrong_answer", "unparseable")
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.error(message)
+
+
+def check_reward_kwargs(variant: Any = DEFAULT_VARIANT, alpha: Any = DEFAULT_ALPHA) -> tuple[str, float]:
+    """Validate the reward's knobs (launchers call this before any heavy work)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"reward_kwargs.variant={variant!r}: choose one of {', '.join(VARIANTS)}")
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"reward_kwargs.alpha={alpha!r}: must be a number in [0, 1]") from None
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"reward_kwargs.alpha={alpha}: must be in [0, 1]")
+    return variant, alpha
+
+
+@lru_cache(maxsize=65536)
+def _gold_from_graph(graph_json: str) -> GoldGraph:
+    return GoldGraph.from_graph(graph_json)
+
+
+@lru_cache(maxsize=65536)
+def _gold_from_solution(text: str) -> GoldGraph:
+    return GoldGraph.from_solution(text)
+
+
+def _gold(ground_truth: Any, extra_info: Optional[dict]) -> tuple[Optional[GoldGraph], Any]:
+    sources = [s for s in (extra_info, ground_truth) if isinstance(s, dict)]
+    answer = ground_truth.get("answer", ground_truth.get("ground_truth")) if isinstance(ground_truth, dict) else ground_truth
+    for source in sources:
+        graph = source.get("graph")
+        if graph is not None:
+            key = graph if isinstance(graph, str) else json.dumps(graph, sort_keys=True)
+            return _gold_from_graph(key), answer
+        text = source.get("gold_solution")
+        if isinstance(text, str):
+            return _gold_from_solution(text), answer
+    return None, answer
+
+
+def score_report(report: Report, outcome: float, variant: str, alpha: float) -> float:
+    r_pv = report.process_reward
+    if variant == "outcome":
+        return outcome
+    if variant == "composite":
+        return alpha * outcome + (1 - alpha) * r_pv
+    if variant == "gated":
+        return outcome * (alpha + (1 - alpha) * r_pv)
+    return outcome * float(report.penalty == 0)  # strict
+
+
+def _zeros() -> dict[str, float]:
+    return {k: 0.0 for k in KEYS}
+
+
+def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **kwargs) -> dict[str, float]:
+    try:
+        variant, alpha = check_reward_kwargs(kwargs.get("variant", DEFAULT_VARIANT), kwargs.get("alpha", DEFAULT_ALPHA))
+    except ValueError as exc:
+        _warn_once("kwargs", f"interplay_verl.rewards.composite: {exc}; scoring 0")
+        return _zeros()
+    try:
+        gold, answer = _gold(ground_truth, extra_info)
+        pred = parse_solution(solution_str)
+        gold_answer = parse_number(str(answer)) if answer is not None else None
+        if gold_answer is None and gold is not None:
+            gold_answer = gold.answer
+        outcome = float(pred.answer is not None and gold_answer is not None and pred.answer == gold_answer)
+        if gold is None:
+            _warn_once("gold", "interplay_verl.rewards.composite: no gold graph in extra_info; process reward is 0")
+            report = Report(unparseable=pred.empty, wrong_answer=not outcome, answer_correct=bool(outcome))
+        else:
+            report = compare(pred, gold)
+            report.answer_correct, report.wrong_answer = bool(outcome), not outcome
+        out = {
+            "score": float(score_report(report, outcome, variant, alpha)),
+            "outcome": outcome,
+            "process": float(report.process_reward),
+            "process_acc": float(report.process_acc),
+            "verified": float(report.verified),
+            **{k: float(len(getattr(report, k))) for k in ERROR_TYPES},
+            "wrong_answer": float(report.wrong_answer),
+            "unparseable": float(report.unparseable),
+        }
+        return out
+    except Exception as exc:  # never into the trainer
+        _warn_once(type(exc).__name__, f"interplay_verl.rewards.composite: {type(exc).__name__}: {exc}; scoring 0")
+        return _zeros()

@@ -1,0 +1,162 @@
+"""Free-form solution text -> predicted graph (SPEC section 5). Text is data: nothing is executed.
+
+A step is "Define <quantity> as <letter>; [<temp> = <expr> = ... ;]* so <letter> = <expr> = ... = <value>."
+Parents are the quantities the step's first expression mentions, followed through any chain
+of temporaries; the value is the last value written. Letters bind to their newest definition,
+so a letter reused for a second quantity cannot lend the first one's credit to later steps,
+and a step that mentions its own letter refers to whatever that letter meant before it.
+
+Parsing is one pass over ``str.split`` pieces with bounded regular expressions, so time stays
+linear in the input length whatever the input (no backtracking blow-up on adversarial text).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional
+
+MAX_NAME = 200  # longer "quantity names" are not quantities
+_DEFINE = re.compile(r"\s*(.{1,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % MAX_NAME, re.S)
+_ASSIGN = re.compile(r"\s*(?:so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
+_NUMBER = re.compile(r"[-+]?\d{1,400}(?:\.\d{1,400})?")
+_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+_ANSWER_TAG = re.compile(r"<answer>\s*([-+]?\d{1,400}(?:\.\d{1,400})?)\s*</answer>", re.I)
+_ANSWER_LINE = re.compile(r"answer\s*:\s*([-+]?\d{1,400}(?:\.\d{1,400})?)", re.I)
+_SOLUTION_X = re.compile(r"solution\s*:\s*x\s*=\s*([-+]?\d{1,400}(?:\.\d{1,400})?)", re.I)
+_LINEAR_TERM = re.compile(r"\s*([-+])?\s*(\d{1,400})?\s*(\*?\s*x)?\s*")
+_HIDDEN = "we don't know its value"
+_DEFINE_SPLIT = re.compile(r"\bdefine\s+", re.I)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+UNBOUND = "<unbound>"
+
+
+def normalize_name(name: str) -> str:
+    """Quantities match by name, ignoring case, spacing and a leading "the"/"number of"."""
+    name = " ".join(name.lower().split()).strip(" .")
+    for prefix in ("the ", "number of "):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return name
+
+
+def parse_number(text: str) -> Optional[Fraction]:
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def parse_linear(text: str) -> Optional[tuple[Fraction, Fraction]]:
+    """"3*x + 2" -> (3, 2); "x" -> (1, 0); "7" -> (0, 7); anything else -> None."""
+    text = text.strip().rstrip(".").strip()
+    if not text or len(text) > 2000:
+        return None
+    coef, offset, pos = Fraction(0), Fraction(0), 0
+    while pos < len(text):
+        m = _LINEAR_TERM.match(text, pos)
+        if not m or m.end() == pos or (m.group(2) is None and m.group(3) is None):
+            return None
+        sign = -1 if m.group(1) == "-" else 1
+        if pos > 0 and m.group(1) is None:
+            return None  # two terms with no operator between them
+        k = Fraction(int(m.group(2))) if m.group(2) else Fraction(1)
+        if m.group(3):
+            coef += sign * k
+        else:
+            offset += sign * k
+        pos = m.end()
+    return coef, offset
+
+
+@dataclass
+class PredictedNode:
+    name: str
+    parents: list[str] = field(default_factory=list)
+    value: Optional[Fraction] = None
+    linear: Optional[tuple[Fraction, Fraction]] = None  # reverse mode: value as coef*x + offset
+
+
+@dataclass
+class ParsedSolution:
+    nodes: dict[str, PredictedNode] = field(default_factory=dict)
+    answer: Optional[Fraction] = None
+    x: Optional[Fraction] = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.nodes and self.answer is None
+
+
+def extract_answer(text: str) -> Optional[Fraction]:
+    """The number in the last <answer>...</answer>, else after the last "Answer:"."""
+    tags = _ANSWER_TAG.findall(text)
+    if tags:
+        return parse_number(tags[-1])
+    lines = _ANSWER_LINE.findall(text)
+    return parse_number(lines[-1]) if lines else None
+
+
+def _value_of(expr: str) -> tuple[Optional[Fraction], Optional[tuple[Fraction, Fraction]]]:
+    expr = expr.strip().rstrip(".").strip()
+    number = _NUMBER.fullmatch(expr)
+    if number:
+        return parse_number(expr), None
+    return None, parse_linear(expr) if "x" in expr else None
+
+
+def parse_solution(text) -> ParsedSolution:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if not isinstance(text, str):
+        return ParsedSolution()
+    out = ParsedSolution(answer=extract_answer(text))
+    xs = _SOLUTION_X.findall(text)
+    out.x = parse_number(xs[-1]) if xs else None
+    binding: dict[str, list[str]] = {}  # letter -> quantity names it stands for (temps: several)
+    body = text.split("</solution>")[0]
+    for chunk in _DEFINE_SPLIT.split(body)[1:]:
+        m = _DEFINE.match(chunk)
+        if not m:
+            continue
+        name, letter = normalize_name(m.group(1)), m.group(2)
+        rest = chunk[m.end():]
+        end = _SENTENCE_END.search(rest)  # a step ends at its first full stop
+        if end:
+            rest = rest[: end.start()]
+        node = PredictedNode(name)
+        if _HIDDEN in chunk[m.end():m.end() + 80].lower():
+            node.linear = (Fraction(1), Fraction(0))
+            binding[letter] = [name]
+            out.nodes[name] = node
+            continue
+        final_parents: Optional[list[str]] = None
+        for segment in rest.split(";"):
+            a = _ASSIGN.match(segment)
+            if not a:
+                continue
+            var, exprs = a.group(1), a.group(2)
+            parts = exprs.split("=")
+            # the first expression names the operands; through temporaries to quantities
+            used = []
+            for tok in _LETTER.findall(parts[0][:2000]):
+                if tok == "x" and "x" not in binding:
+                    used.append(UNBOUND)
+                else:
+                    used.extend(binding.get(tok, [UNBOUND]))
+            value, linear = _value_of(parts[-1][:2000])
+            if var == letter and (segment.lstrip().lower().startswith("so") or final_parents is None):
+                final_parents = used
+                node.value, node.linear = value, linear
+            else:
+                binding[var] = used  # a temporary stands for its operands
+        node.parents = final_parents or []
+        binding[letter] = [name]
+        out.nodes[name] = node
+    x = out.x if out.x is not None else out.answer
+    if x is not None:
+        for node in out.nodes.values():
+            if node.value is None and node.linear is not None:
+                node.value = node.linear[0] * x + node.linear[1]
+    return out
