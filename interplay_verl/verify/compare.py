@@ -7,7 +7,6 @@ exactly what evaluation trusts.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
@@ -33,7 +32,7 @@ class GoldGraph:
         for n in graph["nodes"]:
             if n.get("necessary", True):
                 nodes[normalize_name(n["name"])] = (
-                    Fraction(n["value"]),
+                    n["value"],
                     tuple(sorted(normalize_name(p) for p in n.get("parents", []))),
                 )
         if answer is None:
@@ -45,7 +44,7 @@ class GoldGraph:
     def from_solution(cls, text: str, answer: Any = None) -> "GoldGraph":
         """From a gold solution text (the paper's released data has no graph column)."""
         parsed = parse_solution(text)
-        nodes = {name: (node.value, tuple(sorted(node.parents))) for name, node in parsed.nodes.items()}
+        nodes = {name: (node.value, tuple(node.parents)) for name, node in parsed.nodes.items()}
         gold_answer = parse_number(str(answer)) if answer is not None else parsed.answer
         return cls(nodes, gold_answer)
 
@@ -92,7 +91,7 @@ def compare(pred: ParsedSolution, gold: GoldGraph) -> Report:
             continue
         if node.value is None or node.value != value:
             report.wrong_value.append(name)
-        if Counter(node.parents) != Counter(parents):
+        if tuple(node.parents) != parents:  # both sorted: multiset equality
             report.wrong_parents.append(name)
     report.extra = [name for name in pred.nodes if name not in gold.nodes]
     report.answer_correct = pred.answer is not None and gold.answer is not None and pred.answer == gold.answer

@@ -41,31 +41,39 @@ def normalize_name(name: str) -> str:
     return name
 
 
-def parse_number(text: str) -> Optional[Fraction]:
+def parse_number(text: str):
+    """int for integers (the common case, and fast), Fraction for decimals ("10.0" == 10), else None."""
+    text = text.strip()
+    if len(text) > 820:
+        return None
     try:
-        return Fraction(text.strip())
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return Fraction(text)
     except (ValueError, ZeroDivisionError):
         return None
 
 
-def parse_linear(text: str) -> Optional[tuple[Fraction, Fraction]]:
+def parse_linear(text: str) -> Optional[tuple[int, int]]:
     """"3*x + 2" -> (3, 2); "x" -> (1, 0); "7" -> (0, 7); anything else -> None."""
     text = text.strip().rstrip(".").strip()
     if not text or len(text) > 2000:
         return None
-    coef, offset, pos = Fraction(0), Fraction(0), 0
+    coef = offset = pos = 0
     while pos < len(text):
         m = _LINEAR_TERM.match(text, pos)
-        if not m or m.end() == pos or (m.group(2) is None and m.group(3) is None):
-            return None
-        sign = -1 if m.group(1) == "-" else 1
-        if pos > 0 and m.group(1) is None:
-            return None  # two terms with no operator between them
-        k = Fraction(int(m.group(2))) if m.group(2) else Fraction(1)
-        if m.group(3):
-            coef += sign * k
+        sign, digits, has_x = m.groups()
+        if m.end() == pos or (digits is None and has_x is None) or (pos > 0 and sign is None):
+            return None  # not a term, or two terms with no operator between them
+        k = int(digits) if digits else 1
+        if sign == "-":
+            k = -k
+        if has_x:
+            coef += k
         else:
-            offset += sign * k
+            offset += k
         pos = m.end()
     return coef, offset
 
@@ -75,7 +83,7 @@ class PredictedNode:
     name: str
     parents: list[str] = field(default_factory=list)
     value: Optional[Fraction] = None
-    linear: Optional[tuple[Fraction, Fraction]] = None  # reverse mode: value as coef*x + offset
+    linear: Optional[tuple[int, int]] = None  # reverse mode: value as coef*x + offset
 
 
 @dataclass
@@ -98,10 +106,14 @@ def extract_answer(text: str) -> Optional[Fraction]:
     return parse_number(lines[-1]) if lines else None
 
 
-def _value_of(expr: str) -> tuple[Optional[Fraction], Optional[tuple[Fraction, Fraction]]]:
-    expr = expr.strip().rstrip(".").strip()
-    number = _NUMBER.fullmatch(expr)
-    if number:
+def _value_of(expr: str):
+    expr = expr.strip()
+    try:
+        return int(expr), None  # the common case: a plain integer
+    except ValueError:
+        pass
+    expr = expr.rstrip(".").strip()
+    if _NUMBER.fullmatch(expr):
         return parse_number(expr), None
     return None, parse_linear(expr) if "x" in expr else None
 
@@ -127,7 +139,7 @@ def parse_solution(text) -> ParsedSolution:
             rest = rest[: end.start()]
         node = PredictedNode(name)
         if _HIDDEN in chunk[m.end():m.end() + 80].lower():
-            node.linear = (Fraction(1), Fraction(0))
+            node.linear = (1, 0)
             binding[letter] = [name]
             out.nodes[name] = node
             continue
@@ -151,7 +163,7 @@ def parse_solution(text) -> ParsedSolution:
                 node.value, node.linear = value, linear
             else:
                 binding[var] = used  # a temporary stands for its operands
-        node.parents = final_parents or []
+        node.parents = sorted(final_parents) if final_parents else []
         binding[letter] = [name]
         out.nodes[name] = node
     x = out.x if out.x is not None else out.answer
