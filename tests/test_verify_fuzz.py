@@ -46,7 +46,11 @@ def mutate(row, rng: random.Random) -> tuple[str, str]:
         head, last = steps[i].rstrip(". ").rsplit(" ", 1)
         steps[i] = f"{head} {int(last) + rng.randint(1, 50)}. "
     elif kind == "huge_number":
-        i = rng.choice([i for i, st_ in enumerate(steps) if "we don't know" not in st_])  # x's step has no value
+        # not x's step (it has no value) nor the reverse tail (text after the last step is no step)
+        valued = [i for i, st_ in enumerate(steps) if "we don't know" not in st_ and "We know" not in st_]
+        if not valued:
+            return "none", row["text"].split("<solution>", 1)[1]
+        i = rng.choice(valued)
         steps[i] = steps[i].rstrip(". ") + " = " + "9" * 1000 + "."
     elif kind == "shuffle":
         rng.shuffle(steps)
