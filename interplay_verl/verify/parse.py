@@ -19,7 +19,7 @@ from typing import Optional
 
 MAX_NAME = 200  # longer "quantity names" are not quantities
 _DEFINE = re.compile(r"\s*(.{1,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % MAX_NAME, re.S)
-_ASSIGN = re.compile(r"\s*(?:so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
+_ASSIGN = re.compile(r"\s*(so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d{1,400}(?:\.\d{1,400})?")
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
 _ANSWER_TAG = re.compile(r"<answer>\s*([-+]?\d{1,400}(?:\.\d{1,400})?)\s*</answer>", re.I)
@@ -138,7 +138,7 @@ def parse_solution(text) -> ParsedSolution:
         if end:
             rest = rest[: end.start()]
         node = PredictedNode(name)
-        if _HIDDEN in chunk[m.end():m.end() + 80].lower():
+        if rest.lstrip()[:22].lower() == _HIDDEN[:22]:
             node.linear = (1, 0)
             binding[letter] = [name]
             out.nodes[name] = node
@@ -148,17 +148,18 @@ def parse_solution(text) -> ParsedSolution:
             a = _ASSIGN.match(segment)
             if not a:
                 continue
-            var, exprs = a.group(1), a.group(2)
+            so, var, exprs = a.groups()
             parts = exprs.split("=")
             # the first expression names the operands; through temporaries to quantities
             used = []
             for tok in _LETTER.findall(parts[0][:2000]):
-                if tok == "x" and "x" not in binding:
+                bound = binding.get(tok)
+                if bound is None:
                     used.append(UNBOUND)
                 else:
-                    used.extend(binding.get(tok, [UNBOUND]))
+                    used.extend(bound)
             value, linear = _value_of(parts[-1][:2000])
-            if var == letter and (segment.lstrip().lower().startswith("so") or final_parents is None):
+            if var == letter and (so or final_parents is None):
                 final_parents = used
                 node.value, node.linear = value, linear
             else:
