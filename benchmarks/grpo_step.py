@@ -72,9 +72,7 @@ def main(argv=None) -> int:
     val = write_toy_rl_parquet(os.path.join(out, "val.parquet"), 8, seed=4)
     metrics = os.path.join(out, "metrics.jsonl")
     cmd = launch.ppo_command(tiny_grpo_overrides(model, train, val, os.path.join(out, "run"), args.steps), "cpu")
-    os.environ["VERL_PLATFORM"] = "cpu"
-    launch.check_device("cpu")
-    env = launch.trainer_env("cpu", {"VERL_FILE_LOGGER_PATH": metrics})
+    env = launch.prepare("cpu", {"VERL_FILE_LOGGER_PATH": metrics})
 
     start = time.time()
     with open(os.path.join(out, "train.log"), "w") as log:

@@ -11,9 +11,10 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Optional
+
+from interplay_verl.atomic import atomic_write_text
 
 PACKAGES = ("interplay-verl", "verl", "torch", "transformers", "ray", "tokenizers")
 
@@ -35,20 +36,6 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_manifest(directory: str, config: dict[str, Any], seed: Optional[int], **extra: Any) -> str:

@@ -15,6 +15,9 @@ from interplay_verl.data.splits import exclude, overlap_report
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 
 GEN = [sys.executable, "-m", "interplay_verl.cli", "generate"]
+# the reference generation every determinism test reproduces
+REFERENCE_ARGS = ["--ops", "2-12", "--per-op", "40", "--modes", "forward,reverse", "--contexts", "zoo,school",
+                  "--shard-size", "15", "--seed", "7", "--quiet"]
 
 
 def shard_hashes(out) -> dict:
@@ -23,8 +26,7 @@ def shard_hashes(out) -> dict:
 
 
 def generate(out, *extra, env=None, check=True):
-    cmd = GEN + ["--ops", "2-12", "--per-op", "40", "--modes", "forward,reverse", "--contexts", "zoo,school",
-                 "--shard-size", "15", "--seed", "7", "--quiet", "--out", str(out), *extra]
+    cmd = GEN + REFERENCE_ARGS + ["--out", str(out), *extra]
     proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -102,9 +104,7 @@ def test_same_bytes_with_two_workers_and_other_hashseed(reference, tmp_path):
 
 def test_kill_then_resume_gives_same_bytes(reference, tmp_path):
     out = tmp_path / "killed"
-    cmd = GEN + ["--ops", "2-12", "--per-op", "40", "--modes", "forward,reverse", "--contexts", "zoo,school",
-                 "--shard-size", "15", "--seed", "7", "--quiet", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(GEN + REFERENCE_ARGS + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len([f for f in os.listdir(out) if f.endswith(".parquet")] if out.exists() else []) < 5:
         time.sleep(0.05)
@@ -171,11 +171,8 @@ def test_splits_report_and_remove_overlap(reference, tmp_path):
     assert proc.returncode == 1 and '"disjoint": false' in proc.stdout
 
 
-def test_ray_tasks_give_the_same_bytes(reference, tmp_path):
+def test_ray_tasks_give_the_same_bytes(reference, tmp_path, monkeypatch):
     """--ray with no RAY_ADDRESS starts a local Ray (bound to this machine) and runs shards as tasks."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run(GEN + ["--ops", "2-12", "--per-op", "40", "--modes", "forward,reverse", "--contexts",
-                                 "zoo,school", "--shard-size", "15", "--seed", "7", "--quiet", "--ray",
-                                 "--out", str(tmp_path / "ray")], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    generate(tmp_path / "ray", "--ray")
     assert shard_hashes(tmp_path / "ray") == shard_hashes(reference)

@@ -10,7 +10,7 @@ import pytest
 from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 from interplay_verl.rewards.composite import KEYS, check_reward_kwargs, compute_score
-from interplay_verl.verify.compare import GoldGraph, verify
+from interplay_verl.verify.compare import GoldGraph, verify, verify_batch
 from interplay_verl.verify.parse import parse_solution
 
 HERON, FINCH, TOTAL = "adult heron in Mill Pond Park", "adult finch in Mill Pond Park", \
@@ -113,6 +113,13 @@ def test_bare_value_for_a_derived_quantity_is_wrong_parents():
 def test_unknown_quantity_is_extra():
     text = GOLD.replace(STEP3, f"Define adult dragon in Mill Pond Park as d; so d = 1. {STEP3}")
     assert score(text)["extra"] == 1
+
+
+def test_verify_batch_scores_samples_against_one_gold():
+    reports = verify_batch([GOLD, "<answer> 10 </answer>", GOLD.replace("4 * 2 = 8.", "4 * 2 = 9.")],
+                           GoldGraph.from_graph(GRAPH))
+    assert [r.verified for r in reports] == [True, False, False]
+    assert [len(r.missing) for r in reports] == [0, 3, 0] and reports[2].wrong_value == [FINCH.lower()]
 
 
 # ------------------------------------------------------------------ contract

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import Optional
 
+from interplay_verl.atomic import atomic_write_parquet
+
 
 def parquet_files(path: str) -> list[str]:
     files = sorted(glob.glob(os.path.join(path, "*.parquet"))) if os.path.isdir(path) else [path]
@@ -49,10 +51,7 @@ def exclude(source: str, against: list[str], out_file: str) -> dict:
     table = pa.concat_tables([pq.read_table(f) for f in parquet_files(source)])
     keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(sorted(banned), type=pa.string())))
     kept = table.filter(keep)
-    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-    tmp = out_file + ".partial"
-    pq.write_table(kept, tmp, compression="zstd")
-    os.replace(tmp, out_file)
+    atomic_write_parquet(kept, out_file)
     return {"source_rows": table.num_rows, "kept": kept.num_rows, "dropped": table.num_rows - kept.num_rows}
 
 

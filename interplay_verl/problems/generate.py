@@ -14,11 +14,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Iterable, Optional
 
+from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
@@ -57,20 +57,12 @@ _CONTEXT_CACHE: dict[str, object] = {}
 def write_shard(shard: Shard, seed: int, out_dir: str) -> tuple[str, int, str]:
     """Generate one shard and publish it atomically; returns (filename, rows, sha256)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     ctx = _CONTEXT_CACHE.get(shard.context) or _CONTEXT_CACHE.setdefault(shard.context, load_context(shard.context))
     rows = [generate_row(shard.op, shard.mode, ctx, seed, i) for i in range(shard.start, shard.start + shard.count)]
     table = pa.Table.from_pylist(rows, schema=_schema())
     final = os.path.join(out_dir, shard.filename)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".partial-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_parquet(table, final)
     return shard.filename, len(rows), file_sha256(final)
 
 
@@ -160,7 +152,7 @@ def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str
 def run(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
-    from interplay_verl.manifest import atomic_write_text, write_manifest
+    from interplay_verl.manifest import write_manifest
 
     # every configuration error surfaces here, before any shard is written
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -192,7 +184,7 @@ def run(args: argparse.Namespace) -> dict:
             raise SystemExit(f"{out} already has a generation; pass --resume to finish it, or choose a new --out")
     atomic_write_text(plan_path, plan_doc)
 
-    for stale in [f for f in os.listdir(out) if f.startswith(".partial-")]:  # left by a killed run
+    for stale in [f for f in os.listdir(out) if f.startswith(PARTIAL_PREFIX)]:  # left by a killed run
         os.unlink(os.path.join(out, stale))
     todo = [s for s in shards if not os.path.exists(os.path.join(out, s.filename))]
     total = sum(s.count for s in shards)

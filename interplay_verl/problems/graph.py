@@ -12,7 +12,6 @@ from typing import Optional
 
 # relation -> how the problem text and the solution express it
 CONST, COPY, ADD, MUL, SUM, DIFF, AGGREGATE = "const", "copy", "add", "mul", "sum", "diff", "aggregate"
-RELATIONS = (CONST, COPY, ADD, MUL, SUM, DIFF, AGGREGATE)
 
 
 @dataclass(eq=False)  # identity: quantities are compared by being the same node

@@ -45,13 +45,18 @@ def sft_command(overrides: Sequence[str], device: Device, nproc: int = 1) -> lis
     ]
 
 
-def run(cmd: Sequence[str], device: Device, log_path: Optional[str] = None, cwd: Optional[str] = None,
-        extra_env: Optional[dict] = None, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
-    """Check the device, then run ``cmd``; output goes to ``log_path`` (and is echoed if None)."""
+def prepare(device: Device, extra_env: Optional[dict] = None) -> dict:
+    """Check the device before any heavy work; return the environment a trainer runs with."""
     if device == "cpu":
         os.environ.update(CPU_ENV)  # the check inspects this process's view of verl
     check_device(device)
-    env = trainer_env(device, extra_env)
+    return trainer_env(device, extra_env)
+
+
+def run(cmd: Sequence[str], device: Device, log_path: Optional[str] = None, cwd: Optional[str] = None,
+        extra_env: Optional[dict] = None, timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+    """Check the device, then run ``cmd``; output goes to ``log_path`` (and is echoed if None)."""
+    env = prepare(device, extra_env)
     if log_path is None:
         return subprocess.run(list(cmd), env=env, cwd=cwd, timeout=timeout, check=False)
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)

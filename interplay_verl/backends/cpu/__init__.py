@@ -11,11 +11,10 @@ from __future__ import annotations
 import functools
 import logging
 
-from interplay_verl.backends.cpu.platform import PLATFORM_NAME, PlatformCPU, is_selected
+from interplay_verl.backends.cpu.platform import PLATFORM_NAME, ROLLOUT_NAME, PlatformCPU, is_selected
 
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "cpu"
 _ACTIVE = False
 
 

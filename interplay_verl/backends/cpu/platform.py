@@ -18,6 +18,7 @@ import torch
 from verl.plugin.platform import PlatformBase, PlatformRegistry
 
 PLATFORM_NAME = "cpu"
+ROLLOUT_NAME = "cpu"  # actor_rollout_ref.rollout.name of the CPU rollout backend
 
 
 class CPUDeviceModule:

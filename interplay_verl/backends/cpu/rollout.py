@@ -26,10 +26,10 @@ from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry,
 from verl.workers.rollout.utils import ensure_async_iterator
 
 from interplay_verl.backends.cpu.generation import HFGenerator, RequestBatcher, SamplingParams
+from interplay_verl.backends.cpu.platform import ROLLOUT_NAME
 
 logger = logging.getLogger(__name__)
 
-ROLLOUT_NAME = "cpu"
 # Diagnostic negative control: "0" drains the weight stream but never ships it, so the rollout
 # keeps the initial weights. verl's training/rollout_probs_diff_max then shows what a broken
 # sync looks like (it is how the test suite proves the sync is real).

@@ -1,0 +1,41 @@
+"""Files appear under their final name complete or not at all.
+
+A killed job leaves at most a ``.partial-*`` temporary beside the target (callers that
+resume remove those), never a half-written file that a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable
+
+PARTIAL_PREFIX = ".partial-"
+
+
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temporary in the target's directory, then rename it to ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=PARTIAL_PREFIX, suffix="-" + os.path.basename(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def atomic_write_parquet(table, path: str) -> None:
+    import pyarrow.parquet as pq
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
