@@ -169,3 +169,40 @@ def test_reward_fns_file_works_without_install(tmp_path):
 def test_parse_never_executes_text():
     parsed = parse_solution("Define __import__('os').system('echo hi') as a; so a = 1. Answer: 1")
     assert list(parsed.nodes) == ["__import__('os').system('echo hi')"] and parsed.answer == 1
+
+
+@pytest.mark.parametrize("text", [
+    GOLD,
+    GOLD.replace("Define", "DEFINE").replace("</solution>", "</SOLUTION>"),
+    "undefine x. predefined y. define\tthe " + HERON + " as a; so a = 2. Define" + "\n" + FINCH + " as b; so b = a.",
+    "İ" + GOLD,  # lower-casing changes the length: the regex path
+    "define define define",
+    "Define",
+])
+def test_step_cutting_matches_the_regex_definition(text):
+    """The str.find cutter and the case-insensitive regex agree on where steps start and end."""
+    import re
+
+    from interplay_verl.verify.parse import _define_chunks
+
+    body = re.split("</solution>", text, maxsplit=1, flags=re.I)[0]
+    expected = re.split(r"\bdefine\s+", body, flags=re.I)[1:]
+    assert [c.lstrip() for c in _define_chunks(text, text.lower())] == [c.lstrip() for c in expected]
+
+
+def test_step_cache_gives_the_same_reports_and_is_bounded():
+    """A cached step is binding-free: the same step text after a different letter history scores differently."""
+    from interplay_verl.verify import parse
+
+    parse._parse_step_cached.cache_clear()
+    assert score(GOLD)["score"] == 1.0
+    before = parse._parse_step_cached.cache_info()
+    assert score(GOLD)["score"] == 1.0
+    assert parse._parse_step_cached.cache_info().hits - before.hits == 3
+    # STEP3 alone, seen (cached) before, now with a and f unbound: wrong parents for TOTAL
+    out = score(f"Define {TOTAL} as L; so L = a + f = 2 + 8 = 10. </solution> <answer> 10 </answer>")
+    assert out["wrong_parents"] == 1.0 and out["missing"] == 2.0
+    long_step = "Define " + "x" * 2000 + " as q; so q = 1."
+    size = parse._parse_step_cached.cache_info().currsize
+    parse_solution(long_step)
+    assert parse._parse_step_cached.cache_info().currsize == size  # not kept

@@ -72,8 +72,9 @@ def _gold(ground_truth: Any, extra_info: Optional[dict]) -> tuple[Optional[GoldG
     return None, answer
 
 
-def score_report(report: Report, outcome: float, variant: str, alpha: float) -> float:
-    r_pv = report.process_reward
+def score_report(report: Report, outcome: float, variant: str, alpha: float, r_pv: Optional[float] = None) -> float:
+    if r_pv is None:
+        r_pv = report.process_reward
     if variant == "outcome":
         return outcome
     if variant == "composite":
@@ -106,12 +107,13 @@ def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_
         else:
             report = compare(pred, gold)
             report.answer_correct, report.wrong_answer = bool(outcome), not outcome
+        r_pv, acc = float(report.process_reward), float(report.process_acc)
         out = {
-            "score": float(score_report(report, outcome, variant, alpha)),
+            "score": float(score_report(report, outcome, variant, alpha, r_pv)),
             "outcome": outcome,
-            "process": float(report.process_reward),
-            "process_acc": float(report.process_acc),
-            "verified": float(report.verified),
+            "process": r_pv,
+            "process_acc": acc,
+            "verified": float(acc == 1.0 and report.answer_correct),
             **{k: float(len(getattr(report, k))) for k in ERROR_TYPES},
             "wrong_answer": float(report.wrong_answer),
             "unparseable": float(report.unparseable),

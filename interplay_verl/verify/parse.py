@@ -13,6 +13,7 @@ linear in the input length whatever the input (no backtracking blow-up on advers
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
@@ -22,12 +23,14 @@ _DEFINE = re.compile(r"\s*(.{1,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % MAX_NAME, 
 _ASSIGN = re.compile(r"\s*(so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d{1,400}(?:\.\d{1,400})?")
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
-_ANSWER_TAG = re.compile(r"<answer>\s*([-+]?\d{1,400}(?:\.\d{1,400})?)\s*</answer>", re.I)
-_ANSWER_LINE = re.compile(r"answer\s*:\s*([-+]?\d{1,400}(?:\.\d{1,400})?)", re.I)
-_SOLUTION_X = re.compile(r"solution\s*:\s*x\s*=\s*([-+]?\d{1,400}(?:\.\d{1,400})?)", re.I)
+# applied to lower-cased text: a case-insensitive pattern scans ~10x slower (no literal prefix)
+_ANSWER_TAG = re.compile(r"<answer>\s*([-+]?\d{1,400}(?:\.\d{1,400})?)\s*</answer>")
+_ANSWER_LINE = re.compile(r"answer\s*:\s*([-+]?\d{1,400}(?:\.\d{1,400})?)")
+_SOLUTION_X = re.compile(r"solution\s*:\s*x\s*=\s*([-+]?\d{1,400}(?:\.\d{1,400})?)")
 _LINEAR_TERM = re.compile(r"\s*([-+])?\s*(\d{1,400})?\s*(\*?\s*x)?\s*")
 _HIDDEN = "we don't know its value"
 _DEFINE_SPLIT = re.compile(r"\bdefine\s+", re.I)
+_SOLUTION_END = re.compile("</solution>", re.I)
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 UNBOUND = "<unbound>"
 
@@ -78,7 +81,7 @@ def parse_linear(text: str) -> Optional[tuple[int, int]]:
     return coef, offset
 
 
-@dataclass
+@dataclass(slots=True)
 class PredictedNode:
     name: str
     parents: list[str] = field(default_factory=list)
@@ -99,10 +102,14 @@ class ParsedSolution:
 
 def extract_answer(text: str) -> Optional[Fraction]:
     """The number in the last <answer>...</answer>, else after the last "Answer:"."""
-    tags = _ANSWER_TAG.findall(text)
+    return _answer(text.lower())
+
+
+def _answer(low: str) -> Optional[Fraction]:
+    tags = _ANSWER_TAG.findall(low)
     if tags:
         return parse_number(tags[-1])
-    lines = _ANSWER_LINE.findall(text)
+    lines = _ANSWER_LINE.findall(low)
     return parse_number(lines[-1]) if lines else None
 
 
@@ -118,47 +125,92 @@ def _value_of(expr: str):
     return None, parse_linear(expr) if "x" in expr else None
 
 
+def _define_chunks(text: str, low: str) -> list[str]:
+    """The text after each word "define" (any case), up to the next one, before "</solution>".
+
+    ``str.find`` on the lower-cased text is ~20x faster than a case-insensitive regex split;
+    the regex remains for text whose lower-casing changes its length (positions would not
+    line up).
+    """
+    if len(low) != len(text):
+        return _DEFINE_SPLIT.split(_SOLUTION_END.split(text, 1)[0])[1:]
+    cut = low.find("</solution>")
+    if cut >= 0:
+        text, low = text[:cut], low[:cut]
+    starts = []
+    find = low.find
+    pos = find("define")
+    while pos >= 0:
+        if (pos == 0 or not (low[pos - 1].isalnum() or low[pos - 1] == "_")) and low[pos + 6:pos + 7].isspace():
+            starts.append(pos + 6)
+        pos = find("define", pos + 6)
+    starts.append(len(text) + 6)
+    return [text[a:b - 6] for a, b in zip(starts, starts[1:])]
+
+
+def _parse_step(chunk: str):
+    """One step, before letters are bound: (name, letter, hidden, segments), or None.
+
+    A segment is (so, var, letters of its first expression, value, linear). Binding-free,
+    so it depends on the text alone and can be cached: the samples of one prompt (GRPO's
+    group, evaluation's n) and the same prompt in later epochs repeat most of their steps.
+    """
+    m = _DEFINE.match(chunk)
+    if not m:
+        return None
+    name, letter = normalize_name(m.group(1)), m.group(2)
+    rest = chunk[m.end():]
+    end = _SENTENCE_END.search(rest)  # a step ends at its first full stop
+    if end:
+        rest = rest[: end.start()]
+    if rest.lstrip()[:22].lower() == _HIDDEN[:22]:
+        return name, letter, True, ()
+    segments = []
+    for segment in rest.split(";"):
+        a = _ASSIGN.match(segment)
+        if not a:
+            continue
+        so, var, exprs = a.groups()
+        parts = exprs.split("=")
+        # the first expression names the operands; the last one is the value
+        segments.append((bool(so), var, tuple(_LETTER.findall(parts[0][:2000])), *_value_of(parts[-1][:2000])))
+    return name, letter, False, tuple(segments)
+
+
+_STEP_CACHE_LEN = 1024  # longer steps are not what models write; parse them, do not keep them
+_parse_step_cached = lru_cache(maxsize=16384)(_parse_step)
+
+
 def parse_solution(text) -> ParsedSolution:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         return ParsedSolution()
-    out = ParsedSolution(answer=extract_answer(text))
-    xs = _SOLUTION_X.findall(text)
+    low = text.lower()
+    out = ParsedSolution(answer=_answer(low))
+    xs = _SOLUTION_X.findall(low)
     out.x = parse_number(xs[-1]) if xs else None
     binding: dict[str, list[str]] = {}  # letter -> quantity names it stands for (temps: several)
-    body = text.split("</solution>")[0]
-    for chunk in _DEFINE_SPLIT.split(body)[1:]:
-        m = _DEFINE.match(chunk)
-        if not m:
+    nodes = out.nodes
+    for chunk in _define_chunks(text, low):
+        step = _parse_step_cached(chunk) if len(chunk) <= _STEP_CACHE_LEN else _parse_step(chunk)
+        if step is None:
             continue
-        name, letter = normalize_name(m.group(1)), m.group(2)
-        rest = chunk[m.end():]
-        end = _SENTENCE_END.search(rest)  # a step ends at its first full stop
-        if end:
-            rest = rest[: end.start()]
-        node = PredictedNode(name)
-        if rest.lstrip()[:22].lower() == _HIDDEN[:22]:
-            node.linear = (1, 0)
+        name, letter, hidden, segments = step
+        if hidden:
+            nodes[name] = PredictedNode(name, [], None, (1, 0))
             binding[letter] = [name]
-            out.nodes[name] = node
             continue
+        node = PredictedNode(name)
         final_parents: Optional[list[str]] = None
-        for segment in rest.split(";"):
-            a = _ASSIGN.match(segment)
-            if not a:
-                continue
-            so, var, exprs = a.groups()
-            parts = exprs.split("=")
-            # the first expression names the operands; through temporaries to quantities
+        for so, var, letters, value, linear in segments:
             used = []
-            for tok in _LETTER.findall(parts[0][:2000]):
+            for tok in letters:  # through temporaries to quantities
                 bound = binding.get(tok)
                 if bound is None:
                     used.append(UNBOUND)
                 else:
                     used.extend(bound)
-            value, linear = _value_of(parts[-1][:2000])
             if var == letter and (so or final_parents is None):
                 final_parents = used
                 node.value, node.linear = value, linear
@@ -166,10 +218,10 @@ def parse_solution(text) -> ParsedSolution:
                 binding[var] = used  # a temporary stands for its operands
         node.parents = sorted(final_parents) if final_parents else []
         binding[letter] = [name]
-        out.nodes[name] = node
+        nodes[name] = node
     x = out.x if out.x is not None else out.answer
     if x is not None:
-        for node in out.nodes.values():
+        for node in nodes.values():
             if node.value is None and node.linear is not None:
                 node.value = node.linear[0] * x + node.linear[1]
     return out
