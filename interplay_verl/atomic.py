@@ -35,7 +35,7 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write(path, write)
 
 
-def atomic_write_parquet(table, path: str) -> None:
+def atomic_write_parquet(table, path: str, row_group_size=None) -> None:
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size))

@@ -6,6 +6,11 @@ import sys
 
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
+    "tokenizer": ("interplay_verl.tokenizer", "train the byte-level BPE tokenizer on generated text (round-trip checked)"),
+    "corpus": ("interplay_verl.corpus", "tokenize generated rows and pack them into fixed-length blocks"),
+    "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (profile tiny, cpu or paper)"),
+    "pretrain": ("interplay_verl.train.pretrain", "pre-train on a packed corpus through verl's FSDP SFT trainer"),
+    "midtrain": ("interplay_verl.train.pretrain:main_midtrain", "mid-train (continued pre-training) from a pretrain export"),
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
     "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),
@@ -26,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"interplay-verl: unknown command {name!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    module_name, _, function = COMMANDS[name][0].partition(":")
+    return int(getattr(importlib.import_module(module_name), function or "main")(rest) or 0)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": PAPER,
     # Seconds per step on 2 CPU cores; same architecture and code paths, smaller widths.
     "tiny": dict(PAPER, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+    # The CPU study default: learns the op 2-4 format in minutes on 2 cores (issue 5).
+    "cpu": dict(PAPER, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=512),
 }
 
 
@@ -57,3 +60,21 @@ def init_model(tokenizer_dir: str, out_dir: str, profile: str = "tiny", seed: in
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     ).save_pretrained(out_dir)
     return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from interplay_verl.manifest import write_manifest
+
+    p = argparse.ArgumentParser(prog="interplay-verl init-model", description=init_model.__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--tokenizer", required=True, help="Hugging Face tokenizer directory")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--profile", default="tiny", choices=sorted(PROFILES))
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    init_model(args.tokenizer, args.out, args.profile, args.seed)
+    write_manifest(args.out, config=vars(args), seed=args.seed, kind="initial_model", profile=PROFILES[args.profile])
+    print(args.out)
+    return 0

@@ -55,3 +55,40 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
     fast.save_pretrained(out_dir)
     return out_dir
 
+
+
+def check_round_trip(tokenizer_dir: str, texts: list[str]) -> int:
+    """Load with AutoTokenizer (as every trainer does) and require decode(encode(t)) == t for all ``texts``."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    for start in range(0, len(texts), 4096):
+        chunk = texts[start:start + 4096]
+        ids = tok(chunk, add_special_tokens=False)["input_ids"]
+        for i, (text, back) in enumerate(zip(chunk, tok.batch_decode(ids, clean_up_tokenization_spaces=False))):
+            if back != text:
+                raise ValueError(f"{tokenizer_dir}: document {start + i} does not round-trip:\n{text!r}\n{back!r}")
+    return len(texts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    from interplay_verl.corpus import iter_texts
+    from interplay_verl.manifest import write_manifest
+
+    p = argparse.ArgumentParser(prog="interplay-verl tokenizer", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--rows", required=True, help="output directory of `interplay-verl generate`")
+    p.add_argument("--out", required=True, help="Hugging Face tokenizer directory to write")
+    p.add_argument("--vocab-size", type=int, default=2200)
+    p.add_argument("--max-docs", type=int, default=200_000, help="documents to train on (and round-trip)")
+    p.add_argument("--model-max-length", type=int, default=2048)
+    args = p.parse_args(argv)
+    texts = list(iter_texts(args.rows, limit=args.max_docs))
+    train_tokenizer(texts, args.out, vocab_size=args.vocab_size, model_max_length=args.model_max_length)
+    checked = check_round_trip(args.out, texts)
+    write_manifest(args.out, config=vars(args), seed=None, kind="tokenizer", round_trip_checked=checked)
+    print(json.dumps({"out": args.out, "documents": len(texts), "round_trip_checked": checked}))
+    return 0

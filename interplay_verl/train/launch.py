@@ -31,18 +31,16 @@ def ppo_command(overrides: Sequence[str], device: Device, n_workers: int = 1) ->
     return [sys.executable, "-m", "verl.trainer.main_ppo", *verl_overrides(device, "ppo", n_workers), *overrides]
 
 
+def sft_overrides(overrides: Sequence[str], device: Device, nproc: int = 1) -> list[str]:
+    """Device overrides first, so ``overrides`` can replace them."""
+    return [*verl_overrides(device, "sft", nproc), *overrides]
+
+
 def sft_command(overrides: Sequence[str], device: Device, nproc: int = 1) -> list[str]:
     """torchrun over ``nproc`` ranks (gloo processes on CPU, one per GPU on a GPU node)."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
-    return [
-        torchrun,
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "verl.trainer.sft_trainer",
-        *verl_overrides(device, "sft", nproc),
-        *overrides,
-    ]
+    return [torchrun, "--standalone", f"--nproc_per_node={nproc}", "-m", "verl.trainer.sft_trainer",
+            *sft_overrides(overrides, device, nproc)]
 
 
 def prepare(device: Device, extra_env: Optional[dict] = None) -> dict:
@@ -75,13 +73,15 @@ def read_metrics(path: str) -> list[dict]:
 
 
 def run_stage(name: str, cmd: Sequence[str], device: Device, stage_dir: str, extra_env: Optional[dict] = None,
-              timeout: Optional[float] = None) -> list[dict]:
+              timeout: Optional[float] = None, metrics_name: str = "metrics.jsonl",
+              log_name: str = "train.log") -> list[dict]:
     """Run one trainer into ``stage_dir`` (``train.log``, ``metrics.jsonl``); return its logged metrics.
 
-    The command must log with verl's ``file`` backend (``trainer.logger=[...,file]``).
+    The command must log with verl's ``file`` backend (``trainer.logger=[...,file]``), which
+    truncates its file at start: a resumable stage passes a new ``metrics_name`` per launch.
     """
-    os.makedirs(stage_dir, exist_ok=True)
-    log, metrics = os.path.join(stage_dir, "train.log"), os.path.join(stage_dir, "metrics.jsonl")
+    log, metrics = os.path.join(stage_dir, log_name), os.path.join(stage_dir, metrics_name)
+    os.makedirs(os.path.dirname(metrics), exist_ok=True)
     proc = run(cmd, device, log_path=log, timeout=timeout, extra_env={"VERL_FILE_LOGGER_PATH": metrics, **(extra_env or {})})
     if proc.returncode != 0:
         with open(log) as f:

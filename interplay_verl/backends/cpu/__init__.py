@@ -67,6 +67,31 @@ def _patch_pin_memory() -> None:
     torch.Tensor.pin_memory = pin_memory
 
 
+def _patch_logprobs() -> None:
+    """One vectorised log-softmax instead of verl's per-token Python loop.
+
+    Without flash-attn's cross entropy (a GPU kernel) verl computes log-probs with
+    ``logprobs_from_logits_v2``, which loops over the rows of the flattened batch to save
+    accelerator memory: ~1,000 tiny ops and autograd nodes per micro-batch, a third of a CPU
+    training step. Same math, same dtype, one op.
+    """
+    import torch
+    import torch.nn.functional as F
+    import verl.utils.torch_functional as tf
+
+    if getattr(tf.logprobs_from_logits_v2, "_interplay_vectorised", False):
+        return
+
+    def logprobs_from_logits_v2(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        picked = torch.gather(logits, dim=-1, index=labels.unsqueeze(-1)).squeeze(-1)
+        if logits.dtype in (torch.float32, torch.float64):
+            return picked - torch.logsumexp(logits, dim=-1)
+        return F.log_softmax(logits, dim=-1).gather(dim=-1, index=labels.unsqueeze(-1)).squeeze(-1)
+
+    logprobs_from_logits_v2._interplay_vectorised = True
+    tf.logprobs_from_logits_v2 = logprobs_from_logits_v2
+
+
 def _register_engines() -> None:
     """Make verl's FSDP engines resolvable for device 'cpu' (they are registered for cuda/npu)."""
     from verl.workers.engine.base import EngineRegistry
@@ -86,6 +111,7 @@ def activate() -> bool:
         return _ACTIVE
     _patch_init_process_group()
     _patch_pin_memory()
+    _patch_logprobs()
     _register_engines()
     from interplay_verl.backends.cpu.rollout import register_rollout
 

@@ -1,0 +1,97 @@
+"""The packed corpus as a verl SFT dataset (``data.custom_cls``), in no-padding mode.
+
+One item is one block of whole documents. Positions restart at every document: with
+``model.use_remove_padding=True`` verl flattens a micro-batch and passes no attention mask,
+and transformers then derives a block-diagonal causal mask from the position resets (sdpa on
+CPU, varlen flash attention on GPU), so no token attends across a document. The loss mask is
+0 at each document's first token, the one position that would otherwise learn to predict a
+document from the previous one's EOS (verl shifts the mask across the flattened batch).
+
+Blocks are read lazily, one parquet row group at a time, so a 10B-token corpus does not
+have to fit in each rank's memory.
+"""
+
+from __future__ import annotations
+
+import bisect
+import glob
+import os
+from collections import OrderedDict
+
+import torch
+from torch.utils.data import Dataset
+
+from interplay_verl.atomic import PARTIAL_PREFIX
+
+
+def corpus_files(paths) -> list[str]:
+    """verl passes ``data.train_files`` as a path or list; a corpus directory stands for its shards."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    files: list[str] = []
+    for path in paths:
+        path = os.path.expanduser(str(path))
+        if os.path.isdir(path):
+            found = sorted(f for f in glob.glob(os.path.join(path, "*.parquet"))
+                           if not os.path.basename(f).startswith(PARTIAL_PREFIX))
+            if not found:
+                raise FileNotFoundError(f"{path}: no parquet blocks (build it with `interplay-verl corpus`)")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def block_tensors(input_ids: list[int], doc_lens: list[int]) -> dict[str, torch.Tensor]:
+    if sum(doc_lens) != len(input_ids):
+        raise ValueError(f"block has {len(input_ids)} tokens but its documents sum to {sum(doc_lens)}")
+    positions = torch.cat([torch.arange(n, dtype=torch.long) for n in doc_lens])
+    loss_mask = torch.ones(len(input_ids), dtype=torch.long)
+    loss_mask[positions == 0] = 0
+    return {"input_ids": torch.tensor(input_ids, dtype=torch.long), "position_ids": positions, "loss_mask": loss_mask}
+
+
+class PackedCorpusDataset(Dataset):
+    CACHED_GROUPS = 8
+
+    def __init__(self, parquet_files, tokenizer=None, config=None, processor=None, max_samples: int = -1):
+        import pyarrow.parquet as pq
+
+        self.files = corpus_files(parquet_files)
+        self.groups: list[tuple[int, int]] = []  # (file, row group)
+        starts = [0]
+        for f, path in enumerate(self.files):
+            parquet = pq.ParquetFile(path)
+            meta = parquet.metadata
+            if not {"input_ids", "doc_lens"} <= set(parquet.schema_arrow.names):
+                raise ValueError(f"{path}: not a packed corpus shard (needs input_ids and doc_lens columns)")
+            for g in range(meta.num_row_groups):
+                self.groups.append((f, g))
+                starts.append(starts[-1] + meta.row_group(g).num_rows)
+        self.starts = starts
+        self.length = starts[-1] if max_samples is None or max_samples <= 0 else min(starts[-1], max_samples)
+        self._cache: OrderedDict[int, tuple[list, list]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _group(self, g: int) -> tuple[list, list]:
+        import pyarrow.parquet as pq
+
+        if g in self._cache:
+            self._cache.move_to_end(g)
+            return self._cache[g]
+        f, rg = self.groups[g]
+        table = pq.ParquetFile(self.files[f]).read_row_group(rg, columns=["input_ids", "doc_lens"])
+        rows = (table.column("input_ids").to_pylist(), table.column("doc_lens").to_pylist())
+        self._cache[g] = rows
+        if len(self._cache) > self.CACHED_GROUPS:
+            self._cache.popitem(last=False)
+        return rows
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        g = bisect.bisect_right(self.starts, index) - 1
+        ids, lens = self._group(g)
+        row = index - self.starts[g]
+        return block_tensors(ids[row], lens[row])

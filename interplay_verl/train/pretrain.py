@@ -1,0 +1,230 @@
+"""``interplay-verl pretrain`` / ``midtrain``: a packed corpus through verl's FSDP SFT trainer.
+
+Both stages are the same machinery with different configs (SPEC section 10): pre-training
+starts from a randomly initialised model, mid-training from the pre-trained export with its
+own schedule and the CPT mixture's corpus. A stage writes
+
+    <out>/checkpoints/global_step_N/   verl's sharded checkpoints (resume points)
+    <out>/metrics/run-KK.jsonl         one file per launch (verl's file logger truncates)
+    <out>/hf/                          the final Hugging Face model + tokenizer
+    <out>/manifest.json                config, seed, versions, git hash, loss curve summary
+
+Rerunning the same command after a kill resumes from the newest checkpoint (verl's
+``resume_mode=auto``); rerunning a finished stage does nothing. The config is checked against
+verl's own Hydra schema before torchrun starts, so a typo fails in seconds with the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import sys
+from typing import Any, Optional, Sequence
+
+from interplay_verl.atomic import PARTIAL_PREFIX
+from interplay_verl.train import launch
+
+STAGES = ("pretrain", "midtrain")
+CONFIG_KEYS = {"stage", "description", "device", "nproc", "seed", "verl"}
+DONE = "DONE"
+
+
+class StageConfigError(ValueError):
+    """A stage config that cannot run; the message names the key and the fix."""
+
+
+def load_config(path: str) -> dict[str, Any]:
+    import yaml
+
+    if not os.path.exists(path):
+        raise StageConfigError(f"{path}: no such config (see recipes/configs/ for the shipped ones)")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise StageConfigError(f"{path}: must be a mapping with keys {sorted(CONFIG_KEYS)}")
+    unknown = set(cfg) - CONFIG_KEYS
+    if unknown:
+        raise StageConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(CONFIG_KEYS)}. "
+                               "verl settings go under `verl:` as dotted keys, e.g. `optim.lr: 2e-4`")
+    if cfg.get("stage") not in STAGES:
+        raise StageConfigError(f"{path}: stage={cfg.get('stage')!r}; set `stage:` to one of {', '.join(STAGES)}")
+    if cfg.get("device", "cpu") not in ("cpu", "gpu"):
+        raise StageConfigError(f"{path}: device={cfg['device']!r}; use cpu or gpu")
+    verl_cfg = cfg.get("verl") or {}
+    if not isinstance(verl_cfg, dict):
+        raise StageConfigError(f"{path}: `verl:` must map dotted verl keys to values (e.g. `optim.lr: 2e-4`)")
+    for key in ("data.train_batch_size", "data.micro_batch_size_per_gpu", "trainer.total_training_steps",
+                "trainer.save_freq"):
+        value = verl_cfg.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise StageConfigError(f"{path}: verl.{key}={value!r}; must be an integer")
+    cfg["verl"] = verl_cfg
+    return cfg
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_value(x) for x in v) + "]"
+    return "null" if v is None else str(v)
+
+
+def corpus_block_size(corpus: str) -> int:
+    path = os.path.join(corpus, "manifest.json")
+    if not os.path.exists(path):
+        raise StageConfigError(f"--corpus {corpus}: no manifest.json (build it with `interplay-verl corpus`)")
+    with open(path) as f:
+        return int(json.load(f)["config"]["block_size"])
+
+
+def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
+                    extra: Sequence[str] = ()) -> list[str]:
+    """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win."""
+    block = corpus_block_size(corpus)
+    base = {
+        "data.train_files": os.path.abspath(corpus),
+        "data.val_files": os.path.abspath(val_corpus) if val_corpus else None,
+        "data.custom_cls.path": "pkg://interplay_verl.data.packed",
+        "data.custom_cls.name": "PackedCorpusDataset",
+        "data.max_length": block,
+        "data.use_dynamic_bsz": False,
+        # no attention mask, positions restart per document: attention stays inside documents
+        "model.use_remove_padding": True,
+        "model.path": os.path.abspath(model),
+        "trainer.default_local_dir": os.path.join(os.path.abspath(out), "checkpoints"),
+        "trainer.resume_mode": "auto",
+        "trainer.total_epochs": 1000,  # the run is bounded by total_training_steps
+        "trainer.logger": ["console", "file"],
+        "trainer.project_name": "interplay",
+        "trainer.experiment_name": cfg["stage"],
+        "trainer.seed": cfg.get("seed", 1),
+        "checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],
+    }
+    base.update(cfg["verl"])
+    return [f"{k}={_value(v)}" for k, v in base.items()] + list(extra)
+
+
+def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_engine") -> None:
+    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds."""
+    import warnings
+
+    with warnings.catch_warnings():  # verl warns about every engine it cannot import
+        warnings.simplefilter("ignore")
+        import verl
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    config_dir = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        try:
+            compose(config_name, overrides=list(overrides))
+        except HydraException as exc:
+            raise StageConfigError(f"verl rejects the overrides: {exc}") from None
+
+
+def final_checkpoint(out: str) -> Optional[str]:
+    steps = [(int(p.rsplit("_", 1)[1]), p) for p in glob.glob(os.path.join(out, "checkpoints", "global_step_*"))
+             if p.rsplit("_", 1)[1].isdigit()]
+    return max(steps)[1] if steps else None
+
+
+def export_hf(out: str) -> str:
+    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing)."""
+    last = final_checkpoint(out)
+    source = os.path.join(last, "huggingface") if last else None
+    if not source or not os.path.exists(os.path.join(source, "config.json")):
+        raise launch.StageError(f"{out}: the trainer finished but left no Hugging Face checkpoint")
+    target = os.path.join(out, "hf")
+    tmp = os.path.join(out, PARTIAL_PREFIX + "hf")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    return target
+
+
+def loss_curve(out: str) -> list[tuple[int, float]]:
+    """(step, train loss) over every launch of the stage, later launches replacing resumed steps."""
+    curve: dict[int, float] = {}
+    for path in sorted(glob.glob(os.path.join(out, "metrics", "run-*.jsonl"))):
+        for record in launch.read_metrics(path):
+            if "train/loss" in record["data"]:
+                curve[int(record["step"])] = float(record["data"]["train/loss"])
+    return sorted(curve.items())
+
+
+def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
+        extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
+    from interplay_verl.manifest import write_manifest
+
+    out = os.path.abspath(out)
+    if os.path.exists(os.path.join(out, DONE)):
+        print(f"[{cfg['stage']}] {out} is complete (remove {os.path.join(out, DONE)} to train again)", flush=True)
+        with open(os.path.join(out, "manifest.json")) as f:
+            return json.load(f)["result"]
+    if not os.path.exists(os.path.join(model, "config.json")):
+        raise StageConfigError(f"--model {model}: not a Hugging Face model directory (no config.json)")
+    device, nproc = cfg.get("device", "cpu"), int(cfg.get("nproc", 1))
+    overrides = stage_overrides(cfg, corpus, model, out, val_corpus, extra)
+    check_overrides(launch.sft_overrides(overrides, device, nproc))
+    os.makedirs(os.path.join(out, "metrics"), exist_ok=True)
+    resumed_from = final_checkpoint(out)
+    attempt = len(glob.glob(os.path.join(out, "metrics", "run-*.jsonl")))
+    print(f"[{cfg['stage']}] verl sft_trainer on {corpus} -> {out}"
+          + (f" (resuming from {os.path.basename(resumed_from)})" if resumed_from else ""), flush=True)
+    cmd = launch.sft_command(overrides, device, nproc)
+    launch.run_stage(cfg["stage"], cmd, device, out, metrics_name=f"metrics/run-{attempt:02d}.jsonl",
+                     log_name=f"train-{attempt:02d}.log")
+    hf = export_hf(out)
+    curve = loss_curve(out)
+    result = {"hf": hf, "steps": curve[-1][0] if curve else 0, "loss_first": curve[0][1] if curve else None,
+              "loss_last": curve[-1][1] if curve else None, "launches": attempt + 1,
+              "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
+    write_manifest(out, config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus),
+                                "model": os.path.abspath(model), "extra_overrides": list(extra)},
+                   seed=cfg.get("seed", 1), kind=cfg["stage"], overrides=overrides, result=result,
+                   loss_curve=curve)
+    with open(os.path.join(out, DONE), "w") as f:
+        f.write(hf + "\n")
+    return result
+
+
+def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
+    p = argparse.ArgumentParser(
+        prog=f"interplay-verl {stage}", description=__doc__.splitlines()[0],
+        epilog="Extra arguments are verl sft_trainer overrides, e.g. trainer.total_training_steps=20.")
+    p.add_argument("--config", required=True, help=f"stage config, e.g. recipes/configs/{stage}_cpu.yaml")
+    p.add_argument("--corpus", required=True, help="packed corpus directory (`interplay-verl corpus`)")
+    p.add_argument("--model", required=True,
+                   help="starting model: `interplay-verl init-model` output for pretrain, the pretrain stage's hf/ "
+                        "for midtrain")
+    p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, manifest)")
+    p.add_argument("--val-corpus", help="packed corpus for validation loss")
+    p.add_argument("--device", choices=["cpu", "gpu"], help="overrides the config's device")
+    p.add_argument("--nproc", type=int, help="training processes (GPUs per node); overrides the config")
+    args, extra = p.parse_known_args(argv)
+    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    if bad:
+        p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
+    try:
+        cfg = load_config(args.config)
+        if cfg["stage"] != stage:
+            raise StageConfigError(f"{args.config} is a {cfg['stage']} config; use `interplay-verl {cfg['stage']}`")
+        if args.device:
+            cfg["device"] = args.device
+        if args.nproc:
+            cfg["nproc"] = args.nproc
+        result = run(cfg, args.corpus, args.model, args.out, args.val_corpus, extra, args.config)
+    except StageConfigError as exc:
+        print(f"interplay-verl {stage}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def main_midtrain(argv: Optional[list[str]] = None) -> int:
+    return main(argv, stage="midtrain")
