@@ -11,6 +11,7 @@ COMMANDS = {
     "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (profile tiny, cpu or paper)"),
     "pretrain": ("interplay_verl.train.pretrain", "pre-train on a packed corpus through verl's FSDP SFT trainer"),
     "midtrain": ("interplay_verl.train.pretrain:main_midtrain", "mid-train (continued pre-training) from a pretrain export"),
+    "evaluate": ("interplay_verl.evaluation", "complete held-out prompts greedily and verify every completion"),
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
     "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),

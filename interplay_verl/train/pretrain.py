@@ -7,6 +7,7 @@ own schedule and the CPT mixture's corpus. A stage writes
     <out>/checkpoints/global_step_N/   verl's sharded checkpoints (resume points)
     <out>/metrics/run-KK.jsonl         one file per launch (verl's file logger truncates)
     <out>/hf/                          the final Hugging Face model + tokenizer
+    <out>/loss.png                     the training loss curve
     <out>/manifest.json                config, seed, versions, git hash, loss curve summary
 
 Rerunning the same command after a kill resumes from the newest checkpoint (verl's
@@ -127,9 +128,14 @@ def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_en
 
 
 def final_checkpoint(out: str) -> Optional[str]:
-    steps = [(int(p.rsplit("_", 1)[1]), p) for p in glob.glob(os.path.join(out, "checkpoints", "global_step_*"))
-             if p.rsplit("_", 1)[1].isdigit()]
-    return max(steps)[1] if steps else None
+    """The checkpoint verl resumes from: the one its tracker file names (written after a save
+    completes), not the newest directory, which a kill during a save leaves half-written."""
+    tracker = os.path.join(out, "checkpoints", "latest_checkpointed_iteration.txt")
+    if not os.path.exists(tracker):
+        return None
+    with open(tracker) as f:
+        step = f.read().strip()
+    return os.path.join(out, "checkpoints", f"global_step_{step}") if step.isdigit() else None
 
 
 def export_hf(out: str) -> str:
@@ -157,6 +163,23 @@ def loss_curve(out: str) -> list[tuple[int, float]]:
     return sorted(curve.items())
 
 
+def plot_loss(curve: list[tuple[int, float]], path: str, title: str) -> str:
+    """The stage's training loss per step, as a PNG beside its manifest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in curve], [v for _, v in curve], lw=1)
+    ax.set(xlabel="step", ylabel="train loss (nats/token)", yscale="log", title=title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
         extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
     from interplay_verl.manifest import write_manifest
@@ -181,6 +204,8 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
                      log_name=f"train-{attempt:02d}.log")
     hf = export_hf(out)
     curve = loss_curve(out)
+    if curve:
+        plot_loss(curve, os.path.join(out, "loss.png"), f"{cfg['stage']}: {cfg.get('description', '')}")
     result = {"hf": hf, "steps": curve[-1][0] if curve else 0, "loss_first": curve[0][1] if curve else None,
               "loss_last": curve[-1][1] if curve else None, "launches": attempt + 1,
               "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
