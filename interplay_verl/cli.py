@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any, Callable
 
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
@@ -17,6 +19,17 @@ COMMANDS = {
     "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),
     "make-tiny": ("interplay_verl.assets", "train a tokenizer and write a random tiny Qwen2 (for smoke runs)"),
 }
+
+
+def report(command: str, work: Callable[[], Any], errors: tuple = (ValueError,)) -> int:
+    """Run a command's work: its JSON result on stdout (exit 0), or the error on one line (exit 2)."""
+    try:
+        result = work()
+    except errors as exc:
+        print(f"interplay-verl {command}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -185,13 +185,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--max-docs", type=int, help="use only the first N documents")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    try:
-        stats = build(args.rows, args.tokenizer, args.out, args.block_size, args.max_docs, args.quiet)
-    except CorpusError as exc:
-        print(f"interplay-verl corpus: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(stats))
-    return 0
+    from interplay_verl.cli import report
+
+    return report("corpus", lambda: build(args.rows, args.tokenizer, args.out, args.block_size, args.max_docs,
+                                          args.quiet), (CorpusError,))
 
 
 if __name__ == "__main__":

@@ -141,14 +141,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    try:
-        report = evaluate(args.model, args.rows, args.out, args.n_problems, args.max_new_tokens, args.batch_size,
-                          args.quiet)
-    except (ValueError, OSError) as exc:
-        print(f"interplay-verl evaluate: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(report))
-    return 0
+    from interplay_verl.cli import report
+
+    return report("evaluate", lambda: evaluate(args.model, args.rows, args.out, args.n_problems, args.max_new_tokens,
+                                               args.batch_size, args.quiet), (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "tiny": dict(PAPER, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
     # The CPU study default: learns op 2-4 in minutes on 2 cores (docs/pretrain.md). RoPE base
     # 1e4: with base 1e6 and 32-dim heads most rotary pairs barely turn within a 1024-token block.
-    "cpu": dict(PAPER, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    "cpu": dict(PAPER, hidden_size=128, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
                 intermediate_size=512, rope_theta=1e4),
 }
 

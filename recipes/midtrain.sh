@@ -14,21 +14,15 @@ OUT=${OUT:-$PRE}
 CONFIG=${CONFIG:-recipes/configs/midtrain_cpu.yaml}
 OPS=${OPS:-cpt0.2-uniform_0.8-5-6} MODES=${MODES:-forward} CONTEXTS=${CONTEXTS:-zoo}
 TOKENS=${TOKENS:-1200000} BLOCK=${BLOCK:-1024} SEED=${SEED:-10} WORKERS=${WORKERS:-1} EVAL_PROBLEMS=${EVAL_PROBLEMS:-500}
-[ -n "${NO_SETUP:-}" ] || bash recipes/setup_cpu.sh
-export PATH="$PWD/.venv/bin:$PATH" TOKENIZERS_PARALLELISM=false
+RECIPE=midtrain.sh
+source recipes/lib.sh
 for need in "$PRE/tokenizer/manifest.json" "$PRE/pretrain/hf/config.json"; do
   [ -f "$need" ] || { echo "midtrain.sh: $need is missing; run recipes/pretrain.sh first (or set PRE=...)" >&2; exit 2; }
 done
-start=$(date +%s)
-step() { echo "[midtrain.sh] $(( $(date +%s) - start ))s: $*"; }
-gen() { interplay-verl generate --ops "$OPS" --modes "$MODES" --contexts "$CONTEXTS" --workers "$WORKERS" --resume --quiet "$@"; }
 
 step "problems ($OPS, $TOKENS tokens) and held-out prompts"
 gen --tokens "$TOKENS" --seed "$SEED" --out "$OUT/data/cpt_train"
-[ -f "$OUT/data/cpt_eval/eval.parquet" ] || {
-  gen --per-op "$EVAL_PROBLEMS" --seed $((SEED + 1000)) --out "$OUT/data/cpt_eval_all"
-  interplay-verl splits exclude "$OUT/data/cpt_eval_all" --against "$OUT/data/cpt_train" --out "$OUT/data/cpt_eval/eval.parquet"
-}
+heldout "$OUT/data/cpt_train" "$OUT/data/cpt_eval"
 step "packed corpus with the pre-training tokenizer"
 [ -f "$OUT/cpt_corpus/manifest.json" ] || interplay-verl corpus --rows "$OUT/data/cpt_train" --tokenizer "$PRE/tokenizer" --out "$OUT/cpt_corpus" --block-size "$BLOCK" --quiet
 step "verl sft_trainer from $PRE/pretrain/hf"

@@ -16,18 +16,12 @@ CONFIG=${CONFIG:-recipes/configs/pretrain_cpu.yaml}
 PROFILE=${PROFILE:-cpu} OPS=${OPS:-2-4} MODES=${MODES:-forward} CONTEXTS=${CONTEXTS:-zoo}
 TOKENS=${TOKENS:-5500000} BLOCK=${BLOCK:-1024} VOCAB=${VOCAB:-2200} SEED=${SEED:-0}
 WORKERS=${WORKERS:-1} EVAL_PROBLEMS=${EVAL_PROBLEMS:-500}
-[ -n "${NO_SETUP:-}" ] || bash recipes/setup_cpu.sh
-export PATH="$PWD/.venv/bin:$PATH" TOKENIZERS_PARALLELISM=false
-start=$(date +%s)
-step() { echo "[pretrain.sh] $(( $(date +%s) - start ))s: $*"; }
-gen() { interplay-verl generate --ops "$OPS" --modes "$MODES" --contexts "$CONTEXTS" --workers "$WORKERS" --resume --quiet "$@"; }
+RECIPE=pretrain.sh
+source recipes/lib.sh
 
 step "problems ($OPS, $TOKENS tokens) and held-out prompts"
 gen --tokens "$TOKENS" --seed "$SEED" --out "$OUT/data/train"
-[ -f "$OUT/data/eval/eval.parquet" ] || {
-  gen --per-op "$EVAL_PROBLEMS" --seed $((SEED + 1000)) --out "$OUT/data/eval_all"
-  interplay-verl splits exclude "$OUT/data/eval_all" --against "$OUT/data/train" --out "$OUT/data/eval/eval.parquet"
-}
+heldout "$OUT/data/train" "$OUT/data/eval"
 step "tokenizer"
 [ -f "$OUT/tokenizer/manifest.json" ] || interplay-verl tokenizer --rows "$OUT/data/train" --out "$OUT/tokenizer" --vocab-size "$VOCAB"
 step "packed corpus ($BLOCK-token blocks)"

@@ -226,13 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except (MixtureError, ContextError, ValueError) as exc:
-        print(f"interplay-verl generate: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary))
-    return 0
+    from interplay_verl.cli import report
+
+    return report("generate", lambda: run(args), (MixtureError, ContextError, ValueError))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import shutil
-import sys
 from typing import Any, Optional, Sequence
 
 from interplay_verl.atomic import PARTIAL_PREFIX
@@ -235,7 +234,7 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
     if bad:
         p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
-    try:
+    def work() -> dict:
         cfg = load_config(args.config)
         if cfg["stage"] != stage:
             raise StageConfigError(f"{args.config} is a {cfg['stage']} config; use `interplay-verl {cfg['stage']}`")
@@ -243,12 +242,11 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
             cfg["device"] = args.device
         if args.nproc:
             cfg["nproc"] = args.nproc
-        result = run(cfg, args.corpus, args.model, args.out, args.val_corpus, extra, args.config)
-    except StageConfigError as exc:
-        print(f"interplay-verl {stage}: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
+        return run(cfg, args.corpus, args.model, args.out, args.val_corpus, extra, args.config)
+
+    from interplay_verl.cli import report
+
+    return report(stage, work, (StageConfigError,))
 
 
 def main_midtrain(argv: Optional[list[str]] = None) -> int:
