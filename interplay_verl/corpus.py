@@ -94,7 +94,7 @@ def build(rows: str, tokenizer_dir: str, out: str, block_size: int = DEFAULT_BLO
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
-    from interplay_verl.manifest import write_manifest
+    from interplay_verl.manifest import invalidate, write_manifest
 
     if block_size < 16:
         raise CorpusError(f"--block-size {block_size}: must be >= 16")
@@ -102,6 +102,7 @@ def build(rows: str, tokenizer_dir: str, out: str, block_size: int = DEFAULT_BLO
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     if tokenizer.eos_token_id is None:
         raise CorpusError(f"{tokenizer_dir}: tokenizer has no EOS token (build it with `interplay-verl tokenizer`)")
+    invalidate(out)
     os.makedirs(out, exist_ok=True)
     for stale in glob.glob(os.path.join(out, "*.parquet")) + glob.glob(os.path.join(out, PARTIAL_PREFIX + "*")):
         os.unlink(stale)  # a rebuild replaces the corpus whole

@@ -52,3 +52,14 @@ def write_manifest(directory: str, config: dict[str, Any], seed: Optional[int], 
     path = os.path.join(directory, "manifest.json")
     atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def invalidate(directory: str) -> None:
+    """Remove ``directory``'s manifest before rewriting its contents.
+
+    The manifest is written last, so "has a manifest" means "complete": recipes skip steps
+    whose output has one, and a rewrite killed halfway must not leave the old one behind.
+    """
+    path = os.path.join(directory, "manifest.json")
+    if os.path.exists(path):
+        os.unlink(path)

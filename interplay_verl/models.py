@@ -66,7 +66,7 @@ def init_model(tokenizer_dir: str, out_dir: str, profile: str = "tiny", seed: in
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from interplay_verl.manifest import write_manifest
+    from interplay_verl.manifest import invalidate, write_manifest
 
     p = argparse.ArgumentParser(prog="interplay-verl init-model", description=init_model.__doc__,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default="tiny", choices=sorted(PROFILES))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    invalidate(args.out)
     init_model(args.tokenizer, args.out, args.profile, args.seed)
     write_manifest(args.out, config=vars(args), seed=args.seed, kind="initial_model", profile=PROFILES[args.profile])
     print(args.out)

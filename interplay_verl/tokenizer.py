@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     from interplay_verl.corpus import iter_texts
-    from interplay_verl.manifest import write_manifest
+    from interplay_verl.manifest import invalidate, write_manifest
 
     p = argparse.ArgumentParser(prog="interplay-verl tokenizer", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-max-length", type=int, default=2048)
     args = p.parse_args(argv)
     texts = list(iter_texts(args.rows, limit=args.max_docs))
+    invalidate(args.out)
     train_tokenizer(texts, args.out, vocab_size=args.vocab_size, model_max_length=args.model_max_length)
     checked = check_round_trip(args.out, texts)
     write_manifest(args.out, config=vars(args), seed=None, kind="tokenizer", round_trip_checked=checked)
