@@ -234,6 +234,7 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
     if bad:
         p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
+
     def work() -> dict:
         cfg = load_config(args.config)
         if cfg["stage"] != stage:
@@ -246,7 +247,7 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
 
     from interplay_verl.cli import report
 
-    return report(stage, work, (StageConfigError,))
+    return report(stage, work, (StageConfigError, launch.StageError))
 
 
 def main_midtrain(argv: Optional[list[str]] = None) -> int:
