@@ -1,11 +1,14 @@
 """``interplay-verl evaluate``: complete held-out prompts with a checkpoint and verify every completion.
 
+Greedy by default; with ``--n-samples n --temperature t`` it samples n completions per problem
+and reports unbiased pass@k (``interplay_verl.passk``) for k = 1, 2, 4, ... <= n, outcome and
+process-verified, overall and by op.
+
 The completions are scored by the same comparator as the RL reward
 (``interplay_verl.rewards.composite``), so what evaluation reports is what RL optimised.
-Responses are decoded as verl decodes them (``skip_special_tokens=True``). Greedy decoding
-is the default; the answer accuracy is reported beside the accuracy of always answering the
-most frequent gold answer of the same prompts, the floor a model that ignores the question
-can reach.
+Responses are decoded as verl decodes them (``skip_special_tokens=True``). The answer
+accuracy is reported beside the accuracy of always answering the most frequent gold answer of
+the same prompts, the floor a model that ignores the question can reach.
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ def spread(rows: list[dict], n: int) -> list[dict]:
 
 
 def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, temperature: float = 0.0,
-             batch_size: int = 64, quiet: bool = False) -> list[str]:
-    """One completion per prompt, batched through the CPU rollout's generator."""
+             batch_size: int = 64, quiet: bool = False, seed: int = 0) -> list[str]:
+    """One completion per prompt, batched through the CPU rollout's generator (seeded when sampling)."""
+    import torch
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
@@ -62,6 +66,7 @@ def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, 
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
     texts: list[Optional[str]] = [None] * len(prompts)
+    torch.manual_seed(seed)
     with tqdm(total=len(prompts), unit="prompt", desc="generate", disable=quiet) as progress:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
@@ -78,8 +83,34 @@ def score(rows: list[dict], completions: list[str]) -> list[dict]:
             for r, text in zip(rows, completions)]
 
 
+def pass_at_k_table(rows: list[dict], scores: list[dict]) -> dict:
+    """Unbiased pass@k on the ladder (SPEC section 7), outcome and process-verified, overall and by op.
+
+    ``rows`` and ``scores`` hold one entry per sample; samples of a problem share its ``id``.
+    """
+    from interplay_verl.passk import ladder, mean_pass_at_k
+
+    counts: dict[str, list] = {}
+    for r, s in zip(rows, scores):
+        entry = counts.setdefault(r["id"], [int(r["op"]), 0, 0, 0])
+        entry[1] += 1
+        entry[2] += int(s["outcome"] == 1.0)
+        entry[3] += int(s["verified"] == 1.0)
+    n = min(e[1] for e in counts.values())
+
+    def table(entries: list) -> dict:
+        return {kind: {k: round(mean_pass_at_k([(e[1], e[col]) for e in entries], k), 4) for k in ladder(n)}
+                for kind, col in (("outcome", 2), ("verified", 3))}
+
+    by_op: dict[int, list] = defaultdict(list)
+    for e in counts.values():
+        by_op[e[0]].append(e)
+    return {"samples_per_problem": n, **table(list(counts.values())),
+            "by_op": {op: table(entries) for op, entries in sorted(by_op.items())}}
+
+
 def summarize(rows: list[dict], scores: list[dict]) -> dict:
-    n = len(rows)
+    n = len({r["id"] for r in rows})
     majority, count = Counter(str(r["answer"]) for r in rows).most_common(1)[0] if rows else ("", 0)
 
     def mean(key: str, items: list[dict]) -> float:
@@ -96,23 +127,29 @@ def summarize(rows: list[dict], scores: list[dict]) -> dict:
         "answer_accuracy": mean("outcome", scores),
         "verified": mean("verified", scores),
         "majority_answer": majority,
-        "majority_answer_accuracy": round(count / n, 4) if n else 0.0,
+        "majority_answer_accuracy": round(count / len(rows), 4) if rows else 0.0,
         "by_op": {op: {"problems": len(s), "answer_accuracy": mean("outcome", s), "verified": mean("verified", s),
                        "process_reward": mean("process", s), "well_formed": round(1 - mean("unparseable", s), 4)}
                   for op, s in sorted(by_op.items())},
+        "pass_at_k": pass_at_k_table(rows, scores) if rows else {},
     }
 
 
 def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, n_problems: int = 500,
-             max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False) -> dict:
+             max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
+             temperature: float = 0.0, seed: int = 0) -> dict:
     from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
     from interplay_verl.manifest import write_manifest
 
     start = time.time()
-    rows = spread(load_rows(rows_dir), n_problems)
-    if not rows:
+    if n_samples < 1 or (n_samples > 1 and temperature <= 0):
+        raise ValueError(f"--n-samples {n_samples} --temperature {temperature}: several samples need temperature > 0")
+    problems = spread(load_rows(rows_dir), n_problems)
+    if not problems:
         raise ValueError(f"{rows_dir}: no rows to evaluate")
-    completions = complete(model_dir, [r["prompt"] for r in rows], max_new_tokens, 0.0, batch_size, quiet)
+    rows = [r for r in problems for _ in range(n_samples)]
+    completions = complete(model_dir, [r["prompt"] for r in rows], max_new_tokens, temperature, batch_size, quiet,
+                           seed)
     scores = score(rows, completions)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
@@ -125,8 +162,10 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, n_problem
         atomic_write_parquet(table, os.path.join(out, "completions.parquet"))
         atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
         write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),
-                                    "n_problems": n_problems, "max_new_tokens": max_new_tokens, "decoding": "greedy"},
-                       seed=None, kind="evaluation", report=report)
+                                    "n_problems": n_problems, "max_new_tokens": max_new_tokens,
+                                    "n_samples": n_samples, "temperature": temperature,
+                                    "decoding": "greedy" if temperature == 0 else "sampling"},
+                       seed=seed, kind="evaluation", report=report)
     return report
 
 
@@ -138,13 +177,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", help="directory for report.json, completions.parquet, manifest.json")
     p.add_argument("--n-problems", type=int, default=500, help="problems, spread evenly over op/context/mode")
     p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k up to k = n; the paper: 128)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     from interplay_verl.cli import report
 
     return report("evaluate", lambda: evaluate(args.model, args.rows, args.out, args.n_problems, args.max_new_tokens,
-                                               args.batch_size, args.quiet), (ValueError, OSError))
+                                               args.batch_size, args.quiet, args.n_samples, args.temperature,
+                                               args.seed), (ValueError, OSError))
 
 
 if __name__ == "__main__":
