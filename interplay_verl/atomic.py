@@ -6,6 +6,7 @@ resume remove those), never a half-written file that a rerun would trust.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from typing import Callable
@@ -39,3 +40,12 @@ def atomic_write_parquet(table, path: str, row_group_size=None) -> None:
     import pyarrow.parquet as pq
 
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=row_group_size))
+
+
+def parquet_files(path: str) -> list[str]:
+    """A parquet file, or a directory's parquet files in name order. The temporaries of a killed
+    write (``.partial-*``) are dotfiles, which glob never returns."""
+    files = sorted(glob.glob(os.path.join(path, "*.parquet"))) if os.path.isdir(path) else [path]
+    if not files or not all(os.path.exists(f) for f in files):
+        raise FileNotFoundError(f"no parquet data at {path}")
+    return files

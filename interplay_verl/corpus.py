@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Iterator, Optional
 
-from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet
+from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, parquet_files
 
 DEFAULT_BLOCK = 2048
 WINDOW = 8192  # documents packed together; larger packs tighter, costs memory
@@ -36,13 +36,10 @@ class CorpusError(ValueError):
 
 def row_files(rows: str) -> list[str]:
     """Parquet shards of a generation directory (or one parquet file), in a fixed order."""
-    if os.path.isfile(rows):
-        return [rows]
-    files = sorted(f for f in glob.glob(os.path.join(rows, "*.parquet"))
-                   if not os.path.basename(f).startswith(PARTIAL_PREFIX))
-    if not files:
-        raise CorpusError(f"{rows}: no parquet shards (expected the output of `interplay-verl generate`)")
-    return files
+    try:
+        return parquet_files(rows)
+    except FileNotFoundError:
+        raise CorpusError(f"{rows}: no parquet shards (expected the output of `interplay-verl generate`)") from None
 
 
 def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None) -> Iterator[str]:

@@ -14,7 +14,6 @@ have to fit in each rank's memory.
 from __future__ import annotations
 
 import bisect
-import glob
 import os
 from collections import OrderedDict
 
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from interplay_verl.atomic import PARTIAL_PREFIX
+from interplay_verl.atomic import parquet_files
 
 
 def corpus_files(paths) -> list[str]:
@@ -30,15 +29,10 @@ def corpus_files(paths) -> list[str]:
     paths = [paths] if isinstance(paths, str) else list(paths)
     files: list[str] = []
     for path in paths:
-        path = os.path.expanduser(str(path))
-        if os.path.isdir(path):
-            found = sorted(f for f in glob.glob(os.path.join(path, "*.parquet"))
-                           if not os.path.basename(f).startswith(PARTIAL_PREFIX))
-            if not found:
-                raise FileNotFoundError(f"{path}: no parquet blocks (build it with `interplay-verl corpus`)")
-            files.extend(found)
-        else:
-            files.append(path)
+        try:
+            files.extend(parquet_files(os.path.expanduser(str(path))))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no parquet blocks (build it with `interplay-verl corpus`)") from None
     return files
 
 

@@ -8,21 +8,12 @@ another already holds (e.g. remove eval problems from the training corpus).
 from __future__ import annotations
 
 import argparse
-import glob
 import itertools
 import json
-import os
 import sys
 from typing import Optional
 
-from interplay_verl.atomic import atomic_write_parquet
-
-
-def parquet_files(path: str) -> list[str]:
-    files = sorted(glob.glob(os.path.join(path, "*.parquet"))) if os.path.isdir(path) else [path]
-    if not files or not all(os.path.exists(f) for f in files):
-        raise FileNotFoundError(f"no parquet data at {path}")
-    return files
+from interplay_verl.atomic import atomic_write_parquet, parquet_files
 
 
 def read_ids(path: str) -> set[str]:

@@ -127,14 +127,11 @@ def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_en
 
 
 def final_checkpoint(out: str) -> Optional[str]:
-    """The checkpoint verl resumes from: the one its tracker file names (written after a save
-    completes), not the newest directory, which a kill during a save leaves half-written."""
-    tracker = os.path.join(out, "checkpoints", "latest_checkpointed_iteration.txt")
-    if not os.path.exists(tracker):
-        return None
-    with open(tracker) as f:
-        step = f.read().strip()
-    return os.path.join(out, "checkpoints", f"global_step_{step}") if step.isdigit() else None
+    """The checkpoint verl resumes from (its own lookup: the step its tracker file names, written
+    after a save completes, not the newest directory, which a kill during a save leaves half-written)."""
+    from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
+
+    return find_latest_ckpt_path(os.path.join(out, "checkpoints"))
 
 
 def export_hf(out: str) -> str:
