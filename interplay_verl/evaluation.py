@@ -14,6 +14,7 @@ the same prompts, the floor a model that ignores the question can reach.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -51,17 +52,25 @@ def spread(rows: list[dict], n: int) -> list[dict]:
     return picked
 
 
+@functools.lru_cache(maxsize=1)
+def _load(model_dir: str):
+    """Tokenizer and generator, loaded once for the rounds of sampling a filter or evaluation runs."""
+    from transformers import AutoTokenizer
+
+    from interplay_verl.backends.cpu.generation import HFGenerator
+
+    return AutoTokenizer.from_pretrained(model_dir), HFGenerator.from_pretrained(model_dir)
+
+
 def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, temperature: float = 0.0,
              batch_size: int = 64, quiet: bool = False, seed: int = 0) -> list[str]:
     """One completion per prompt, batched through the CPU rollout's generator (seeded when sampling)."""
     import torch
     from tqdm import tqdm
-    from transformers import AutoTokenizer
 
-    from interplay_verl.backends.cpu.generation import HFGenerator, SamplingParams
+    from interplay_verl.backends.cpu.generation import SamplingParams
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    generator = HFGenerator.from_pretrained(model_dir)
+    tokenizer, generator = _load(model_dir)
     params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens)
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less

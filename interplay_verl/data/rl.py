@@ -1,0 +1,70 @@
+"""Generator rows -> verl's RL parquet schema (SPEC section 4), gold graph in ``extra_info``.
+
+The prompt is the raw training string up to ``<solution>``: base models have no chat
+template, and our tokenizer's template is the identity, so verl's chat-list prompt tokenizes
+to exactly that string. ``extra_info.index`` is the row's position in the file: verl copies it
+into every trajectory, and the online filter keys its per-prompt pass rates by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional
+
+RL_COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
+
+
+def rl_record(row: dict, index: int) -> dict:
+    return {
+        "data_source": f"interplay/{row['context']}/op{row['op']}",
+        "prompt": [{"role": "user", "content": row["prompt"]}],
+        "ability": "reasoning",
+        "reward_model": {"style": "rule", "ground_truth": str(row["answer"])},
+        "extra_info": {"index": index, "id": row["id"], "op": int(row["op"]), "context": row["context"],
+                       "mode": row["mode"], "graph": row["graph"]},
+    }
+
+
+def write_rl_parquet(rows: list[dict], path: str) -> str:
+    """Atomically write ``rows`` (generator rows) as an RL parquet file; returns the path."""
+    import pyarrow as pa
+
+    from interplay_verl.atomic import atomic_write_parquet
+
+    if not rows:
+        raise ValueError(f"{path}: no rows to write (an RL set needs at least one prompt)")
+    records = [rl_record(r, i) for i, r in enumerate(rows)]
+    atomic_write_parquet(pa.Table.from_pylist(records), path)
+    return path
+
+
+def read_rl_parquet(path: str) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="interplay-verl rl-data", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--rows", required=True, help="generated rows (`interplay-verl generate` output)")
+    parser.add_argument("--out", required=True, help="RL parquet file to write")
+    parser.add_argument("--limit", type=int, help="first N rows, spread over op/context/mode")
+    args = parser.parse_args(argv)
+    from interplay_verl.cli import report
+    from interplay_verl.evaluation import load_rows, spread
+
+    def work() -> dict:
+        rows = load_rows(args.rows)
+        if args.limit:
+            rows = spread(rows, args.limit)
+        write_rl_parquet(rows, args.out)
+        return {"rows": len(rows), "out": os.path.abspath(args.out)}
+
+    return report("rl-data", work, (ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
