@@ -39,7 +39,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["interplay_verl", "interplay_verl.*"]),
     include_package_data=True,
-    package_data={"interplay_verl": ["configs/*.yaml"]},
+    package_data={"interplay_verl": ["configs/*.yaml", "problems/contexts/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={

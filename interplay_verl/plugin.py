@@ -9,3 +9,10 @@ from interplay_verl.backends import cpu as _cpu
 
 CPU_BACKEND_ACTIVE = _cpu.activate()
 LOADED = True
+
+# verl resolves trainer.v1.trainer_mode in its TaskRunner process, after importing its V1
+# trainer package there. Importing that package here would add seconds to each of the 30-45
+# processes of a run, so the registration runs when verl itself imports the package.
+from interplay_verl.filters import online as _online  # noqa: E402
+
+_online.register_when_imported()

@@ -108,8 +108,13 @@ def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Op
     return [f"{k}={_value(v)}" for k, v in base.items()] + list(extra)
 
 
-def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_engine") -> None:
-    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds."""
+def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_engine",
+                    config_dir: Optional[str] = None) -> None:
+    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds.
+
+    ``config_dir``: a folder of configs that extend verl's (searchpath ``pkg://verl.trainer.config``);
+    verl's own config folder when None.
+    """
     import warnings
 
     with warnings.catch_warnings():  # verl warns about every engine it cannot import
@@ -118,10 +123,10 @@ def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_en
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
-    config_dir = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
+    config_dir = config_dir or os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
     with initialize_config_dir(config_dir=config_dir, version_base=None):
         try:
-            compose(config_name, overrides=list(overrides))
+            return compose(config_name, overrides=list(overrides))
         except HydraException as exc:
             raise StageConfigError(f"verl rejects the overrides: {exc}") from None
 
@@ -134,10 +139,13 @@ def final_checkpoint(out: str) -> Optional[str]:
     return find_latest_ckpt_path(os.path.join(out, "checkpoints"))
 
 
-def export_hf(out: str) -> str:
-    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing)."""
+def export_hf(out: str, inside: str = "huggingface") -> str:
+    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing).
+
+    ``inside``: where a checkpoint keeps them (``actor/huggingface`` for RL).
+    """
     last = final_checkpoint(out)
-    source = os.path.join(last, "huggingface") if last else None
+    source = os.path.join(last, inside) if last else None
     if not source or not os.path.exists(os.path.join(source, "config.json")):
         raise launch.StageError(f"{out}: the trainer finished but left no Hugging Face checkpoint")
     target = os.path.join(out, "hf")
@@ -149,13 +157,13 @@ def export_hf(out: str) -> str:
     return target
 
 
-def loss_curve(out: str) -> list[tuple[int, float]]:
-    """(step, train loss) over every launch of the stage, later launches replacing resumed steps."""
+def loss_curve(out: str, key: str = "train/loss") -> list[tuple[int, float]]:
+    """(step, metric) over every launch of the stage, later launches replacing resumed steps."""
     curve: dict[int, float] = {}
     for path in sorted(glob.glob(os.path.join(out, "metrics", "run-*.jsonl"))):
         for record in launch.read_metrics(path):
-            if "train/loss" in record["data"]:
-                curve[int(record["step"])] = float(record["data"]["train/loss"])
+            if key in record["data"]:
+                curve[int(record["step"])] = float(record["data"][key])
     return sorted(curve.items())
 
 

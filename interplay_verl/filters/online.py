@@ -1,0 +1,267 @@
+"""The online edge-of-competence filter: verl's sync V1 trainer that stops re-sampling dead prompts.
+
+While RL runs, prompts drift out of the band (SPEC section 8): the model masters some
+(saturated) and gives up on none it could not solve from the start (out of reach). Both
+give GRPO groups with equal rewards, zero advantage and wasted rollouts. ``EdgePool`` keeps a
+running pass count per prompt from every rollout; the trainer skips prompts whose counts put
+them outside the band *before* they are generated, and takes the next prompts of the
+dataloader instead, so every step still trains on a full batch. It composes with verl's
+``algorithm.filter_groups`` (DAPO), which drops the equal-reward groups that slip through.
+
+Selected with ``trainer.v1.trainer_mode=interplay_edge`` (the plugin registers it with
+verl's ``register_trainer``); everything else is verl's ``sync`` trainer. Configured by
+
+    +interplay.online_filter.enable=true        # false: track and log, never skip
+    +interplay.online_filter.tau_1=0.9          # skip once the running pass rate exceeds this
+    +interplay.online_filter.tau_k=0.5          # ... or the estimated pass@k falls below this
+    +interplay.online_filter.k=16
+    +interplay.online_filter.metric=outcome     # or verified
+    +interplay.online_filter.min_samples=null   # samples before a prompt can leave (null: rollout.n)
+
+It also logs, every training step and through verl's own logger, the mean of every reward
+component the reward function returns (``reward/<key>/mean``: score, outcome, process,
+verified, each error count; verl itself logs them only at validation) and the pool's shares
+(``edge/saturated``, ``edge/in_band``, ``edge/out_of_reach``, ``edge/unseen``).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import json
+import logging
+import os
+import sys
+from typing import Any, Iterable, Optional
+
+from interplay_verl.filters.band import IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, classify
+
+logger = logging.getLogger(__name__)
+TRAINER_NAME = "interplay_edge"
+POOL_FILE = "edge_pool.json"
+ONLINE_DEFAULTS = {"enable": True, "tau_1": 0.9, "tau_k": 0.5, "k": 16, "metric": "outcome", "min_samples": None}
+
+
+class EdgePool:
+    """Running (samples, successes) per prompt index, and the band state they imply."""
+
+    def __init__(self, size: int, band: Band, min_samples: int):
+        if min_samples < 1:
+            raise ValueError(f"min_samples={min_samples}: must be >= 1")
+        self.size, self.band, self.min_samples = size, band, min_samples
+        self.counts: dict[int, list[int]] = {}
+
+    def update(self, index: int, success: bool) -> None:
+        entry = self.counts.setdefault(int(index), [0, 0])
+        entry[0] += 1
+        entry[1] += int(bool(success))
+
+    def state(self, index: int) -> str:
+        entry = self.counts.get(int(index))
+        if entry is None or entry[0] < self.min_samples:
+            return UNSETTLED
+        return classify(entry[0], entry[1], self.band)
+
+    def skip(self, index: int) -> bool:
+        return self.state(index) in (SATURATED, OUT_OF_REACH)
+
+    def fractions(self) -> dict[str, float]:
+        """Shares of the whole pool (prompts never or too rarely sampled count as unseen)."""
+        tally = {SATURATED: 0, IN_BAND: 0, OUT_OF_REACH: 0}
+        for index in self.counts:
+            state = self.state(index)
+            if state != UNSETTLED:
+                tally[state] += 1
+        size = max(self.size, len(self.counts), 1)
+        out = {state: count / size for state, count in tally.items()}
+        out["unseen"] = 1.0 - sum(out.values())
+        return out
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "band": self.band.as_dict(), "min_samples": self.min_samples,
+                "counts": {str(k): v for k, v in sorted(self.counts.items())}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counts = {int(k): [int(v[0]), int(v[1])] for k, v in state["counts"].items()}
+
+
+def online_config(config: Any) -> dict:
+    """``interplay.online_filter`` of a verl config, defaults filled and checked (errors name the key)."""
+    section = (config.get("interplay") or {}).get("online_filter") or {} if hasattr(config, "get") else {}
+    unknown = set(section) - set(ONLINE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"interplay.online_filter: unknown key(s) {sorted(unknown)}; known: {sorted(ONLINE_DEFAULTS)}")
+    out = {**ONLINE_DEFAULTS, **dict(section)}
+    try:
+        out["band"] = Band(float(out["tau_1"]), float(out["tau_k"]), int(out["k"]), str(out["metric"]))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"interplay.online_filter: {exc}") from None
+    if out["min_samples"] is not None and int(out["min_samples"]) < 1:
+        raise ValueError(f"interplay.online_filter.min_samples={out['min_samples']}: must be >= 1 or null")
+    return out
+
+
+def reward_means(infos: Iterable[dict]) -> dict[str, float]:
+    """``reward/<key>/mean`` over trajectories, for every numeric key the reward function returned."""
+    sums: dict[str, float] = {}
+    count = 0
+    for info in infos:
+        count += 1
+        for key, value in info.items():
+            if isinstance(value, (int, float)):  # bools too
+                sums[key] = sums.get(key, 0.0) + float(value)
+    return {f"reward/{key}/mean": total / count for key, total in sorted(sums.items())} if count else {}
+
+
+def _plain(value: Any) -> Any:
+    value = getattr(value, "data", value)
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return value
+
+
+V1_PACKAGE = "verl.trainer.ppo.v1"
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``hook`` right after ``name`` is first imported (a post-import hook on sys.meta_path)."""
+
+    def __init__(self, name: str, hook):
+        self.name, self.hook = name, hook
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # once; and let the regular finders locate the module
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module, hook = spec.loader.exec_module, self.hook
+
+        def exec_then_hook(module):
+            exec_module(module)
+            hook()
+
+        spec.loader.exec_module = exec_then_hook
+        return spec
+
+
+def register_when_imported() -> None:
+    """Register the trainer now if verl's V1 package is loaded, else as soon as it is."""
+    if V1_PACKAGE in sys.modules:
+        register()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(V1_PACKAGE, register))
+
+
+def register() -> Optional[type]:
+    """Register the trainer with verl (idempotent); None when verl's V1 trainer cannot be imported."""
+    try:
+        from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, register_trainer
+        from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+    except Exception as exc:  # verl without its V1 trainer dependencies (TransferQueue)
+        logger.debug("interplay_edge trainer not registered: %s", exc)
+        return None
+    if TRAINER_NAME in TRAINER_REGISTRY:
+        return TRAINER_REGISTRY[TRAINER_NAME]
+
+    import transfer_queue as tq
+
+    from verl.utils import tensordict_utils as tu
+
+    @register_trainer(TRAINER_NAME)
+    class EdgeOfCompetenceTrainer(PPOTrainerSync):
+        """verl's sync trainer, with the pool consulted before generation and updated after each step."""
+
+        # verl picks replay buffer, refill and checkpoint behaviour by the mode's name: behave as "sync".
+        trainer_mode = property(lambda self: "sync", lambda self, value: None)
+
+        def __init__(self, config):
+            self.edge = online_config(config)  # a bad key fails here, before any worker starts
+            super().__init__(config)
+            self.edge_pool: Optional[EdgePool] = None
+            self._edge_leftover = None
+            self._edge_skipped = 0
+            self._edge_skipped_total = 0
+            self._edge_fallbacks = 0
+
+        def _build_replay_buffer(self):
+            buffer = super()._build_replay_buffer()
+            # verl's buffer re-checks for finished rollouts every 2 s; a CPU step is a few seconds
+            poll = (self.config.get("interplay") or {}).get("poll_interval")
+            if poll is not None:
+                buffer.poll_interval = float(poll)
+            return buffer
+
+        def _init_dataloader(self):
+            super()._init_dataloader()
+            min_samples = self.edge["min_samples"] or int(self.config.actor_rollout_ref.rollout.n)
+            self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples))
+
+        def _fetch_one_gen_batch(self):
+            if not self.edge["enable"]:
+                return super()._fetch_one_gen_batch()
+            want = self.config.data.get("gen_batch_size", None) or self.config.data.train_batch_size
+            parts = [self._edge_leftover] if self._edge_leftover is not None else []
+            have, fetched = (len(parts[0]) if parts else 0), 0
+            while have < want:
+                batch = super()._fetch_one_gen_batch()
+                fetched += len(batch)
+                if fetched > self.edge_pool.size + want:  # a whole pass found too few: train on what there is
+                    self._edge_fallbacks += 1
+                    keep = list(range(len(batch)))
+                else:
+                    keep = [i for i, index in enumerate(_plain(batch["index"])) if not self.edge_pool.skip(index)]
+                self._edge_skipped += len(batch) - len(keep)
+                if keep:
+                    parts.append(batch if len(keep) == len(batch) else tu.index_select_tensor_dict(batch, keep))
+                    have += len(keep)
+            merged = parts[0] if len(parts) == 1 else tu.concat_tensordict(parts)
+            self._edge_leftover = (tu.index_select_tensor_dict(merged, list(range(want, len(merged))))
+                                   if len(merged) > want else None)
+            return merged if len(merged) == want else tu.index_select_tensor_dict(merged, list(range(want)))
+
+        def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
+            super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+            keep = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
+            data = tq.kv_batch_get(keys=[batch.keys[i] for i in keep], partition_id=batch.partition_id,
+                                   select_fields=["extra_fields", "index"])
+            infos = [(_plain(extra) or {}).get("reward_extra_info", {}) for extra in data["extra_fields"]]
+            metric = self.edge["band"].metric
+            for index, info in zip(_plain(data["index"]), infos):
+                if metric in info:
+                    self.edge_pool.update(int(index), float(info[metric]) == 1.0)
+            metrics.update(reward_means(infos))
+            metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
+            self._edge_skipped_total += self._edge_skipped
+            metrics.update({"edge/skipped_prompts": self._edge_skipped, "edge/skipped_prompts_total":
+                            self._edge_skipped_total, "edge/fallbacks": self._edge_fallbacks})
+            self._edge_skipped = 0
+
+        def _save_checkpoint(self):
+            # the pool goes in first: a checkpoint verl marks as latest always has its pool
+            from interplay_verl.atomic import atomic_write_text
+
+            folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+            os.makedirs(folder, exist_ok=True)
+            state = {**self.edge_pool.state_dict(), "skipped_total": self._edge_skipped_total}
+            atomic_write_text(os.path.join(folder, POOL_FILE), json.dumps(state) + "\n")
+            super()._save_checkpoint()
+
+        def _load_checkpoint(self):
+            super()._load_checkpoint()
+            if self.global_steps <= 0:
+                return
+            path = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}", POOL_FILE)
+            if not os.path.isabs(path):
+                path = os.path.join(os.getcwd(), path)
+            if os.path.exists(path):
+                with open(path) as f:
+                    state = json.load(f)
+                self.edge_pool.load_state_dict(state)
+                self._edge_skipped_total = int(state.get("skipped_total", 0))
+                logger.info("interplay_edge: pool restored from %s (%d prompts seen)", path, len(self.edge_pool.counts))
+            else:
+                logger.warning("interplay_edge: no %s; the online filter starts with an empty pool", path)
+
+    return EdgeOfCompetenceTrainer
