@@ -1,0 +1,202 @@
+"""RL through verl's main_ppo: config, the interplay_edge trainer, the online filter and its metrics.
+
+The band and pool logic are tested exactly first; then two real GRPO runs on the tiny model
+(verl's V1 trainer, Ray, FSDP actor, our CPU rollout): one with the gated process reward, one
+with a scripted competence (tests/assets/scripted_competence.py) that makes the filter's
+decisions predictable. Ray tests run one at a time (each starts its own cluster).
+"""
+
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from interplay_verl.data.rl import read_rl_parquet, write_rl_parquet
+from interplay_verl.filters.band import (IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, StoppingRule, classify,
+                                         estimate_pass_at_k)
+from interplay_verl.filters.offline import AdaptiveSampling
+from interplay_verl.filters.online import EdgePool, online_config, reward_means
+from interplay_verl.problems.contexts import load_context
+from interplay_verl.problems.rows import generate_row
+from interplay_verl.rewards.composite import compute_score
+from interplay_verl.train import rl
+from interplay_verl.train.launch import read_metrics
+from interplay_verl.train.pretrain import StageConfigError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTED = os.path.join(HERE, "assets", "scripted_competence.py")
+
+
+def _rows(ops, per_op, mode="forward"):
+    ctx = load_context("zoo")
+    return [generate_row(op, mode, ctx, seed=11, index=i) for op in ops for i in range(per_op)]
+
+
+# ---------------------------------------------------------------- band, pool, adaptive sampling
+
+
+def test_band_classifies_by_pass_at_1_and_pass_at_k():
+    band = Band(tau_1=0.5, tau_k=0.5, k=4)
+    assert classify(8, 8, band) == SATURATED and classify(8, 5, band) == SATURATED
+    assert classify(8, 4, band) == IN_BAND  # pass@1 0.5 <= 0.5, pass@4 ~0.99
+    assert classify(8, 0, band) == OUT_OF_REACH
+    assert estimate_pass_at_k(8, 1, 4) == 0.5  # 1 - C(7,4)/C(8,4), exactly
+    assert classify(8, 1, band) == IN_BAND and classify(8, 1, Band(0.5, 0.51, 4)) == OUT_OF_REACH
+    assert estimate_pass_at_k(2, 1, 4) == pytest.approx(1 - 0.5 ** 4)  # n < k: plug-in
+    with pytest.raises(ValueError, match="tau_1"):
+        Band(tau_1=1.5)
+    with pytest.raises(ValueError, match="metric"):
+        Band(metric="score")
+
+
+def test_stopping_rule_settles_only_when_sure():
+    band, rule = Band(), StoppingRule(n_max=128, give_up_after=64, z=2.0)
+    assert rule.decide(8, 0, band) == UNSETTLED
+    assert rule.decide(64, 0, band) == OUT_OF_REACH
+    assert rule.decide(8, 8, band) == SATURATED  # Wilson lower bound 0.67 > 0.5
+    assert rule.decide(4, 1, band) == UNSETTLED  # Wilson upper bound 0.71 > 0.5
+    assert rule.decide(8, 1, band) == IN_BAND  # one success settles pass@128; upper bound 0.48 <= 0.5
+    assert rule.decide(8, 4, band) == UNSETTLED
+    assert rule.decide(128, 64, band) == IN_BAND  # at n_max the fixed rule decides
+
+
+def test_adaptive_sampling_fixed_mode_draws_n_max():
+    band, rule = Band(), StoppingRule(n_max=16, give_up_after=8)
+    streams = [[True] * 16, [False] * 16, [False, False, True] + [False] * 13]
+    for adaptive, expected_n in ((True, [8, 8, 8]), (False, [16, 16, 16])):
+        sampling = AdaptiveSampling(3, band, rule, round_size=4, adaptive=adaptive)
+        while todo := sampling.next_round():
+            for i, m in todo:
+                sampling.record(i, streams[i][sampling.n[i]:sampling.n[i] + m])
+        assert sampling.n == expected_n
+        assert sampling.state == [SATURATED, OUT_OF_REACH, IN_BAND]
+
+
+def test_edge_pool_states_fractions_and_round_trip():
+    pool = EdgePool(size=10, band=Band(tau_1=0.9, tau_k=0.5, k=16), min_samples=4)
+    for _ in range(4):
+        pool.update(0, True)   # always solved
+        pool.update(1, False)  # never
+    for success in (True, False, False, True):
+        pool.update(2, success)
+    pool.update(3, True)  # too few samples to judge
+    assert [pool.state(i) for i in range(5)] == [SATURATED, OUT_OF_REACH, IN_BAND, UNSETTLED, UNSETTLED]
+    assert [pool.skip(i) for i in range(4)] == [True, True, False, False]
+    assert pool.fractions() == pytest.approx({SATURATED: 0.1, IN_BAND: 0.1, OUT_OF_REACH: 0.1, "unseen": 0.7})
+    again = EdgePool(10, pool.band, 4)
+    again.load_state_dict(json.loads(json.dumps(pool.state_dict())))
+    assert again.counts == pool.counts
+
+
+def test_online_config_names_the_bad_key():
+    assert online_config({})["band"] == Band(0.9, 0.5, 16, "outcome")
+    with pytest.raises(ValueError, match=r"interplay.online_filter: unknown key\(s\) \['tau1'\]"):
+        online_config({"interplay": {"online_filter": {"tau1": 0.5}}})
+    with pytest.raises(ValueError, match="interplay.online_filter: tau_k=2.0"):
+        online_config({"interplay": {"online_filter": {"tau_k": 2.0}}})
+
+
+def test_reward_means_cover_every_numeric_key():
+    infos = [{"score": 1.0, "missing": 2.0, "verified": True}, {"score": 0.0, "missing": 0.0, "verified": False}]
+    assert reward_means(infos) == {"reward/missing/mean": 1.0, "reward/score/mean": 0.5, "reward/verified/mean": 0.5}
+    assert reward_means([]) == {}
+
+
+# ---------------------------------------------------------------- RL data and config
+
+
+def test_rl_parquet_round_trip_scores_gold_solutions(tmp_path):
+    rows = _rows([2, 3], 2) + _rows([4], 1, mode="reverse")
+    path = write_rl_parquet(rows, str(tmp_path / "rl.parquet"))
+    records = read_rl_parquet(path)
+    assert [r["extra_info"]["index"] for r in records] == [0, 1, 2, 3, 4]
+    assert records[0]["prompt"] == [{"role": "user", "content": rows[0]["prompt"]}]
+    assert records[0]["prompt"][0]["content"].endswith("<solution>")
+    assert records[4]["data_source"] == "interplay/zoo/op4"
+    for row, rec in zip(rows, records):
+        gold = row["text"].split("<solution>", 1)[1]
+        score = compute_score(rec["data_source"], gold, rec["reward_model"]["ground_truth"], rec["extra_info"])
+        assert score["score"] == 1.0 and score["verified"] == 1.0
+    with pytest.raises(ValueError, match="no rows"):
+        write_rl_parquet([], str(tmp_path / "empty.parquet"))
+
+
+def test_config_errors_name_the_key_before_ray(tmp_path, tiny_model):
+    train = write_rl_parquet(_rows([2], 2), str(tmp_path / "rl.parquet"))
+    cases = [
+        (["reward.custom_reward_function.reward_kwargs.variant=gatd"], "variant='gatd'"),
+        (["interplay.online_filter.tau_1=3"], "interplay.online_filter: tau_1=3"),
+        (["+interplay.online_filter.taus=1"], "unknown key"),
+        (["actor_rollout_ref.rollout.nn=4"], "verl rejects the overrides"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(StageConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+            rl.check_config("cpu", rl.rl_overrides(tiny_model, train, train, str(tmp_path / "o"), extra=extra), "cpu")
+    with pytest.raises(StageConfigError, match="data.train_files: .*missing.parquet does not exist"):
+        rl.check_config("cpu", rl.rl_overrides(tiny_model, str(tmp_path / "missing.parquet"), train, str(tmp_path)), "cpu")
+
+
+def test_paper_profile_composes_with_spec_settings(tmp_path):
+    cfg = rl.check_config("paper", rl.rl_overrides("m", __file__, __file__, str(tmp_path)), "gpu", n_workers=8)
+    actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+    assert cfg.algorithm.adv_estimator == "grpo" and rollout.name == "vllm" and rollout.n == 6
+    assert cfg.data.train_batch_size == 1024 and actor.ppo_mini_batch_size == 256
+    assert actor.optim.lr == 1e-6 and actor.use_kl_loss and actor.kl_loss_coef == 0.001
+    assert actor.kl_loss_type == "low_var_kl" and actor.clip_ratio == 0.2 and actor.entropy_coeff == 0
+    assert rollout.temperature == 1.0 and cfg.data.max_prompt_length == 1024 == cfg.data.max_response_length
+    assert cfg.trainer.total_training_steps == 200 and cfg.trainer.n_gpus_per_node == 8
+    assert cfg.reward.custom_reward_function.path == "pkg://interplay_verl.rewards.composite"
+    assert dict(cfg.reward.custom_reward_function.reward_kwargs) == {"variant": "gated", "alpha": 0.2}
+    assert cfg.trainer.v1.trainer_mode == "interplay_edge"
+
+
+# ---------------------------------------------------------------- GRPO runs (Ray; one at a time)
+
+
+def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tiny_model):
+    train = write_rl_parquet(_rows([2, 3, 4], 6), str(tmp_path / "train.parquet"))
+    out = str(tmp_path / "rl")
+    result = rl.run("cpu", tiny_model, train, train, out, "cpu", variant="gated", alpha=0.2, timeout=900,
+                    extra=["trainer.total_training_steps=3", "data.max_response_length=32"])
+    assert result["steps"] == 3 and os.path.exists(os.path.join(out, "hf", "model.safetensors"))
+    logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
+    assert sorted(logged) == [1, 2, 3]
+    components = ["score", "outcome", "process", "process_acc", "verified", "missing", "extra", "wrong_value",
+                  "wrong_parents", "wrong_answer", "unparseable"]
+    for step, data in logged.items():
+        for key in components:
+            assert 0.0 <= data[f"reward/{key}/mean"], (step, key)
+        assert data["reward/score/mean"] == pytest.approx(data["critic/score/mean"], abs=1e-6)
+        shares = [data[f"edge/{s}"] for s in ("saturated", "in_band", "out_of_reach", "unseen")]
+        assert sum(shares) == pytest.approx(1.0) and min(shares) >= 0.0
+    assert os.path.exists(os.path.join(out, "rl.png"))
+    with open(os.path.join(out, "checkpoints", "global_step_3", "edge_pool.json")) as f:
+        pool = json.load(f)
+    assert sum(n for n, _ in pool["counts"].values()) == 3 * 8 * 4  # steps x prompts x rollouts
+    assert rl.run("cpu", tiny_model, train, train, out, "cpu") == result  # finished: not trained again
+
+
+def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_model):
+    rows = _rows([2, 11, 20], 4)
+    train = write_rl_parquet(rows, str(tmp_path / "train.parquet"))
+    log = tmp_path / "rewards.log"
+    out = str(tmp_path / "rl")
+    rl.run("cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
+           extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+                  "data.max_prompt_length=768", "data.max_response_length=8",
+                  f"reward.custom_reward_function.path={SCRIPTED}"])
+    calls = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+    per_step = 4 * 4  # prompts x rollouts
+    assert len(calls) == 6 * per_step
+    first_epoch, later = calls[:3 * per_step], calls[3 * per_step:]
+    assert Counter(op for op, _ in first_epoch) == {2: 16, 11: 16, 20: 16}  # every prompt once
+    assert {op for op, _ in later} == {11}  # op 2 (saturated) and op 20 (out of reach) left the pool
+    assert Counter(index for _, index in later) == {i: 12 for i in range(4, 8)}  # every op-11 prompt, each step
+    logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
+    assert sorted(logged) == [1, 2, 3, 4, 5, 6]  # training went on with full batches
+    last = logged[6]
+    assert last["edge/saturated"] == pytest.approx(4 / 12) and last["edge/out_of_reach"] == pytest.approx(4 / 12)
+    assert last["edge/in_band"] == pytest.approx(4 / 12) and last["edge/fallbacks"] == 0
+    assert all(logged[s]["edge/skipped_prompts"] > 0 for s in (4, 5, 6))
+    assert last["reward/outcome/mean"] == pytest.approx(0.5)  # op 11 groups: half solved
