@@ -184,7 +184,7 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     out = str(tmp_path / "rl")
     rl.run("cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
            extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
-                  "data.max_prompt_length=768", "data.max_response_length=8",
+                  "data.max_prompt_length=1024", "data.max_response_length=8",
                   f"reward.custom_reward_function.path={SCRIPTED}"])
     calls = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
     per_step = 4 * 4  # prompts x rollouts

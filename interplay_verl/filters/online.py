@@ -5,7 +5,8 @@ While RL runs, prompts drift out of the band (SPEC section 8): the model masters
 give GRPO groups with equal rewards, zero advantage and wasted rollouts. ``EdgePool`` keeps a
 running pass count per prompt from every rollout; the trainer skips prompts whose counts put
 them outside the band *before* they are generated, and takes the next prompts of the
-dataloader instead, so every step still trains on a full batch. It composes with verl's
+dataloader instead, so every step still trains on a full batch (when fewer prompts than a
+batch remain in the band, a batch may hold one prompt twice). It composes with verl's
 ``algorithm.filter_groups`` (DAPO), which drops the equal-reward groups that slip through.
 
 Selected with ``trainer.v1.trainer_mode=interplay_edge`` (the plugin registers it with
