@@ -73,6 +73,43 @@ def test_adaptive_sampling_fixed_mode_draws_n_max():
         assert sampling.state == [SATURATED, OUT_OF_REACH, IN_BAND]
 
 
+def test_filter_on_the_tiny_model_writes_set_report_and_plot(tmp_path, tiny_model):
+    from PIL import Image
+
+    from interplay_verl.filters.offline import main as filter_main
+    from interplay_verl.problems.generate import main as generate_main
+
+    rows = str(tmp_path / "rows")
+    assert generate_main(["--ops", "2-3", "--tokens", "6000", "--seed", "3", "--out", rows, "--quiet"]) == 0
+    common = ["--model", tiny_model, "--rows", rows, "--n-problems", "6", "--max-new-tokens", "8", "--quiet",
+              "--n-max", "16", "--k", "16", "--round-size", "4", "--give-up-after", "8"]
+    # a random model solves nothing: with the default band every problem is out of reach
+    out = tmp_path / "strict"
+    assert filter_main([*common, "--out", str(out)]) == 2
+    report = json.loads((out / "report.json").read_text())
+    assert report["kept"] == 0 and report["dropped"] == {"saturated": 0, "out_of_reach": 6}
+    assert report["samples_used"] == 6 * 8 and not (out / "rl.parquet").exists()
+    # tau_k = 0 keeps every problem the model does not saturate: all six, settled after one round
+    out = tmp_path / "loose"
+    assert filter_main([*common, "--out", str(out), "--tau-k", "0"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["kept"] == 6 and report["samples_used"] == 6 * 4 and report["samples_saved"] == 6 * (16 - 4)
+    assert sum(v["problems"] for v in report["by_op"].values()) == 6
+    kept = read_rl_parquet(str(out / "rl.parquet"))
+    assert [r["extra_info"]["index"] for r in kept] == list(range(6))
+    import pyarrow.parquet as pq
+
+    problems = pq.read_table(str(out / "problems.parquet")).to_pylist()
+    assert {p["state"] for p in problems} == {IN_BAND} and [p["n"] for p in problems] == [4] * 6
+    assert Image.open(out / "report.png").size[0] > 100
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "edge_filter" and manifest["config"]["band"]["tau_k"] == 0.0
+    # --fixed samples every problem n_max times
+    out = tmp_path / "fixed"
+    assert filter_main([*common, "--out", str(out), "--tau-k", "0", "--fixed"]) == 0
+    assert json.loads((out / "report.json").read_text())["samples_used"] == 6 * 16
+
+
 def test_edge_pool_states_fractions_and_round_trip():
     pool = EdgePool(size=10, band=Band(tau_1=0.9, tau_k=0.5, k=16), min_samples=4)
     for _ in range(4):
@@ -200,3 +237,26 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     assert last["edge/in_band"] == pytest.approx(4 / 12) and last["edge/fallbacks"] == 0
     assert all(logged[s]["edge/skipped_prompts"] > 0 for s in (4, 5, 6))
     assert last["reward/outcome/mean"] == pytest.approx(0.5)  # op 11 groups: half solved
+
+
+def test_online_filter_composes_with_verl_dapo_filter(tmp_path, tiny_model):
+    """With algorithm.filter_groups on, verl evicts the equal-reward groups before a step sees them;
+    the pool learns from the evicted groups, so later batches skip those prompts before generation."""
+    train = write_rl_parquet(_rows([2, 11, 20], 4), str(tmp_path / "train.parquet"))
+    log = tmp_path / "rewards.log"
+    out = str(tmp_path / "rl")
+    rl.run("cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
+           extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
+                  "data.max_prompt_length=1024", "data.max_response_length=8",
+                  f"reward.custom_reward_function.path={SCRIPTED}",
+                  "algorithm.filter_groups.enable=True", "algorithm.filter_groups.metric=outcome"])
+    calls = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+    logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
+    assert sorted(logged) == [1, 2, 3, 4, 5, 6]
+    assert sum(d.get("training/filter_groups/evicted_samples", 0) for d in logged.values()) >= 8  # verl's DAPO ran
+    last = logged[6]
+    assert last["edge/saturated"] == pytest.approx(4 / 12) and last["edge/out_of_reach"] == pytest.approx(4 / 12)
+    assert {op for op, _ in calls[-3 * 16:]} == {11}  # the last three steps generated op 11 only
+    ops = Counter(op for op, _ in calls)
+    assert ops[2] == ops[20] == 16  # each op-2 and op-20 prompt rolled out once, then skipped before generation
+    assert all(d["reward/outcome/mean"] == pytest.approx(0.5) for d in logged.values())  # trained on op 11 only

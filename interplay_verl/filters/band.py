@@ -86,14 +86,14 @@ class StoppingRule:
         """SATURATED / IN_BAND / OUT_OF_REACH once settled, else UNSETTLED."""
         if n >= self.n_max:
             return classify(n, c, band)
-        if c == 0:
-            return OUT_OF_REACH if n >= self.give_up_after else UNSETTLED
         low, high = wilson_bounds(n, c, self.z)
         if low > band.tau_1:
             return SATURATED
+        if c == 0 and band.tau_k > 0:  # tau_k = 0 asks nothing of pass@k
+            return OUT_OF_REACH if n >= self.give_up_after else UNSETTLED
         if high > band.tau_1:
             return UNSETTLED
-        if band.k >= self.n_max:  # any full run of n_max samples contains this success
+        if band.tau_k == 0 or band.k >= self.n_max:  # any full run of n_max samples contains this success
             return IN_BAND
         if 1.0 - (1.0 - low) ** band.k >= band.tau_k:
             return IN_BAND

@@ -186,12 +186,36 @@ def register() -> Optional[type]:
             self._edge_skipped_total = 0
             self._edge_fallbacks = 0
 
+        def _edge_learn(self, keys: list, partition_id: str) -> list[dict]:
+            """Count the trajectories ``keys`` in the pool; returns their reward infos."""
+            if not keys:
+                return []
+            data = tq.kv_batch_get(keys=keys, partition_id=partition_id, select_fields=["extra_fields", "index"])
+            infos = [(_plain(extra) or {}).get("reward_extra_info", {}) for extra in data["extra_fields"]]
+            metric = self.edge["band"].metric
+            for index, info in zip(_plain(data["index"]), infos):
+                if metric in info:
+                    self.edge_pool.update(int(index), float(info[metric]) == 1.0)
+            return infos
+
         def _build_replay_buffer(self):
             buffer = super()._build_replay_buffer()
             # verl's buffer re-checks for finished rollouts every 2 s; a CPU step is a few seconds
             poll = (self.config.get("interplay") or {}).get("poll_interval")
             if poll is not None:
                 buffer.poll_interval = float(poll)
+            if buffer.filter_groups_metric is not None:
+                # verl's DAPO filter evicts equal-reward groups before they reach a step: learn from
+                # them first, or the pool would never see the prompts that most need skipping
+                clear = buffer._clear_groups
+
+                def learn_then_clear(partition_id, uids):
+                    if partition_id == "train" and uids:
+                        self._edge_learn([k for k in buffer.partitions[partition_id] if k.split("_")[0] in uids],
+                                         partition_id)
+                    clear(partition_id, uids)
+
+                buffer._clear_groups = learn_then_clear
             return buffer
 
         def _init_dataloader(self):
@@ -222,22 +246,18 @@ def register() -> Optional[type]:
                                    if len(merged) > want else None)
             return merged if len(merged) == want else tu.index_select_tensor_dict(merged, list(range(want)))
 
-        def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
-            super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+        def step(self, metrics, timing_raw):
+            # the pool learns from the step's rollouts here, before verl checkpoints the step
+            batch = super().step(metrics, timing_raw)
             keep = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
-            data = tq.kv_batch_get(keys=[batch.keys[i] for i in keep], partition_id=batch.partition_id,
-                                   select_fields=["extra_fields", "index"])
-            infos = [(_plain(extra) or {}).get("reward_extra_info", {}) for extra in data["extra_fields"]]
-            metric = self.edge["band"].metric
-            for index, info in zip(_plain(data["index"]), infos):
-                if metric in info:
-                    self.edge_pool.update(int(index), float(info[metric]) == 1.0)
+            infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
             metrics.update(reward_means(infos))
             metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
             self._edge_skipped_total += self._edge_skipped
             metrics.update({"edge/skipped_prompts": self._edge_skipped, "edge/skipped_prompts_total":
                             self._edge_skipped_total, "edge/fallbacks": self._edge_fallbacks})
             self._edge_skipped = 0
+            return batch
 
         def _save_checkpoint(self):
             # the pool goes in first: a checkpoint verl marks as latest always has its pool
