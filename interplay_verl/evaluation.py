@@ -1,14 +1,16 @@
-"""``interplay-verl evaluate``: complete held-out prompts with a checkpoint and verify every completion.
+"""``interplay-verl evaluate``: sample a checkpoint on held-out problems and verify every sample.
 
-Greedy by default; with ``--n-samples n --temperature t`` it samples n completions per problem
-and reports unbiased pass@k (``interplay_verl.passk``) for k = 1, 2, 4, ... <= n, outcome and
-process-verified, overall and by op.
+Greedy by default; with ``--n-samples n --temperature t`` (the paper: 128 at 0.7) it reports
+unbiased pass@k (``interplay_verl.metrics``) on the ladder k = 1, 2, 4, ... <= n, outcome and
+process-verified, overall and by op, context, mode and split (ID op 2-10, OOD-edge 11-14,
+OOD-hard 15-20). Without ``--rows`` it evaluates built-in per-split sets made by the generator.
 
-The completions are scored by the same comparator as the RL reward
+The samples are scored by the same comparator as the RL reward
 (``interplay_verl.rewards.composite``), so what evaluation reports is what RL optimised.
-Responses are decoded as verl decodes them (``skip_special_tokens=True``). The answer
-accuracy is reported beside the accuracy of always answering the most frequent gold answer of
-the same prompts, the floor a model that ignores the question can reach.
+Responses are decoded as verl decodes them (``skip_special_tokens=True``); vLLM generates when
+it is installed and a GPU is visible, the CPU rollout's batched generator otherwise. An output
+directory holds ``samples.parquet`` (one row per sample), ``report.json``, ``summary.csv``,
+``report.md``, four plots (``plots.py``) and ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,28 @@ def load_rows(rows: str, limit: Optional[int] = None) -> list[dict]:
     return out
 
 
+def builtin_rows(per_op: int, splits: Sequence[str] = ("id", "ood_edge", "ood_hard"), contexts: Sequence[str] = ("zoo",),
+                 modes: Sequence[str] = ("forward",), seed: int = 12345) -> list[dict]:
+    """The built-in eval sets: ``per_op`` problems for every op of each split (seeded, so fixed)."""
+    from interplay_verl.metrics import SPLITS
+    from interplay_verl.problems.contexts import load_context
+    from interplay_verl.problems.rows import generate_row
+
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"--splits {','.join(unknown)}: choose from {', '.join(SPLITS)}")
+    rows = []
+    for split in splits:
+        lo, hi = SPLITS[split]
+        for op in range(lo, hi + 1):
+            for context in contexts:
+                ctx = load_context(context)
+                for mode in modes:
+                    rows += [{k: v for k, v in generate_row(op, mode, ctx, seed, i).items() if k in EVAL_COLUMNS}
+                             for i in range(per_op)]
+    return rows
+
+
 def spread(rows: list[dict], n: int) -> list[dict]:
     """``n`` rows taken round-robin over (op, context, mode), so a small n still covers every op."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -62,21 +86,49 @@ def _load(model_dir: str):
     return AutoTokenizer.from_pretrained(model_dir), HFGenerator.from_pretrained(model_dir)
 
 
+def pick_backend(backend: str = "auto") -> str:
+    """vLLM when asked, or on "auto" when it is importable and a GPU is visible; else the CPU generator."""
+    if backend not in ("auto", "hf", "vllm"):
+        raise ValueError(f"--backend {backend!r}: choose auto, hf or vllm")
+    if backend != "auto":
+        return backend
+    from interplay_verl.devices import gpu_count
+
+    try:
+        import vllm  # noqa: F401
+    except ImportError:
+        return "hf"
+    return "vllm" if gpu_count() > 0 else "hf"
+
+
+def _complete_vllm(model_dir: str, prompts: Sequence[str], max_new_tokens: int, temperature: float, top_p: float,
+                   seed: int) -> list[str]:
+    """GPU path: one vLLM engine call; vLLM detokenizes with skip_special_tokens=True, as verl does."""
+    from vllm import LLM, SamplingParams as VLLMParams
+
+    llm = LLM(model=model_dir, seed=seed)
+    params = VLLMParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
+    return [out.outputs[0].text for out in llm.generate(list(prompts), params)]
+
+
 def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, temperature: float = 0.0,
-             batch_size: int = 64, quiet: bool = False, seed: int = 0) -> list[str]:
-    """One completion per prompt, batched through the CPU rollout's generator (seeded when sampling)."""
+             batch_size: int = 64, quiet: bool = False, seed: int = 0, top_p: float = 1.0,
+             backend: str = "hf") -> list[str]:
+    """One completion per prompt (repeat a prompt for several samples), seeded when sampling."""
+    if pick_backend(backend) == "vllm":
+        return _complete_vllm(model_dir, prompts, max_new_tokens, temperature, top_p, seed)
     import torch
     from tqdm import tqdm
 
     from interplay_verl.backends.cpu.generation import SamplingParams
 
     tokenizer, generator = _load(model_dir)
-    params = SamplingParams(temperature=temperature, max_tokens=max_new_tokens)
+    params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens)
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
     texts: list[Optional[str]] = [None] * len(prompts)
     torch.manual_seed(seed)
-    with tqdm(total=len(prompts), unit="prompt", desc="generate", disable=quiet) as progress:
+    with tqdm(total=len(prompts), unit="sample", desc="generate", disable=quiet) as progress:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             for i, done in zip(chunk, generator.generate_batch([(encoded[i], params) for i in chunk])):
@@ -85,37 +137,28 @@ def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, 
     return texts  # type: ignore[return-value]
 
 
-def score(rows: list[dict], completions: list[str]) -> list[dict]:
+def score(rows: list[dict], completions: list[str], quiet: bool = True) -> list[dict]:
+    from tqdm import tqdm
+
     from interplay_verl.rewards.composite import compute_score
 
     return [compute_score(f"interplay/{r['context']}/op{r['op']}", text, r["answer"], {"graph": r["graph"]})
-            for r, text in zip(rows, completions)]
+            for r, text in tqdm(zip(rows, completions), total=len(rows), unit="sample", desc="verify", disable=quiet)]
 
 
 def pass_at_k_table(rows: list[dict], scores: list[dict]) -> dict:
-    """Unbiased pass@k on the ladder (SPEC section 7), outcome and process-verified, overall and by op.
+    """Unbiased pass@k on the ladder (SPEC section 7), outcome and process-verified: overall and by
+    op, context, mode and split. ``rows``/``scores`` hold one entry per sample; a problem's samples
+    share its ``id``."""
+    from interplay_verl.metrics import Tally
 
-    ``rows`` and ``scores`` hold one entry per sample; samples of a problem share its ``id``.
-    """
-    from interplay_verl.passk import ladder, mean_pass_at_k
-
-    counts: dict[str, list] = {}
+    tally = Tally()
     for r, s in zip(rows, scores):
-        entry = counts.setdefault(r["id"], [int(r["op"]), 0, 0, 0])
-        entry[1] += 1
-        entry[2] += int(s["outcome"] == 1.0)
-        entry[3] += int(s["verified"] == 1.0)
-    n = min(e[1] for e in counts.values())
+        tally.add(r["id"], r, s["outcome"], s["verified"])
+    return tally.table()
 
-    def table(entries: list) -> dict:
-        return {kind: {k: round(mean_pass_at_k([(e[1], e[col]) for e in entries], k), 4) for k in ladder(n)}
-                for kind, col in (("outcome", 2), ("verified", 3))}
 
-    by_op: dict[int, list] = defaultdict(list)
-    for e in counts.values():
-        by_op[e[0]].append(e)
-    return {"samples_per_problem": n, **table(list(counts.values())),
-            "by_op": {op: table(entries) for op, entries in sorted(by_op.items())}}
+ERRORS = ("missing", "extra", "wrong_value", "wrong_parents", "wrong_answer", "unparseable")
 
 
 def summarize(rows: list[dict], scores: list[dict]) -> dict:
@@ -130,6 +173,7 @@ def summarize(rows: list[dict], scores: list[dict]) -> dict:
         by_op[int(r["op"])].append(s)
     return {
         "problems": n,
+        "samples": len(rows),
         "well_formed": round(1 - mean("unparseable", scores), 4),
         "process_reward": mean("process", scores),
         "process_acc": mean("process_acc", scores),
@@ -140,41 +184,110 @@ def summarize(rows: list[dict], scores: list[dict]) -> dict:
         "by_op": {op: {"problems": len(s), "answer_accuracy": mean("outcome", s), "verified": mean("verified", s),
                        "process_reward": mean("process", s), "well_formed": round(1 - mean("unparseable", s), 4)}
                   for op, s in sorted(by_op.items())},
+        "errors_by_op": {op: {e: mean(e, s) for e in ERRORS} for op, s in sorted(by_op.items())},
         "pass_at_k": pass_at_k_table(rows, scores) if rows else {},
     }
 
 
-def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, n_problems: int = 500,
-             max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
-             temperature: float = 0.0, seed: int = 0) -> dict:
+def write_outputs(out: str, rows: list[dict], completions: list[str], scores: list[dict], report: dict) -> None:
+    """Per-sample parquet, report.json, summary.csv, report.md and the plots; the manifest is the caller's."""
+    import pyarrow as pa
+
+    from interplay_verl import plots
     from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
-    from interplay_verl.manifest import write_manifest
+    from interplay_verl.metrics import split_of
+
+    os.makedirs(out, exist_ok=True)
+    table = pa.table({"id": [r["id"] for r in rows], "op": [int(r["op"]) for r in rows],
+                      "context": [r["context"] for r in rows], "mode": [r["mode"] for r in rows],
+                      "split": [split_of(int(r["op"])) for r in rows], "completion": completions,
+                      **{k: [s[k] for s in scores] for k in scores[0]}})
+    atomic_write_parquet(table, os.path.join(out, "samples.parquet"))
+    atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
+    atomic_write_text(os.path.join(out, "summary.csv"), summary_csv(report))
+    atomic_write_text(os.path.join(out, "report.md"), summary_markdown(report))
+    plots.evaluation_plots(report, out)
+
+
+def summary_rows(report: dict) -> list[tuple]:
+    """(group, value, kind, k, pass@k, problems) for overall and every group: the CSV's rows."""
+    table = report["pass_at_k"]
+    out = []
+    groups = [("overall", "all", table["overall"])]
+    for key in ("split", "op", "context", "mode"):
+        groups += [(key, str(value), entry) for value, entry in table.get(f"by_{key}", {}).items()]
+    for group, value, entry in groups:
+        for kind in ("outcome", "verified"):
+            for k, v in entry[kind].items():
+                out.append((group, value, kind, int(k), v, entry["problems"]))
+    return out
+
+
+def summary_csv(report: dict) -> str:
+    lines = ["group,value,kind,k,pass_at_k,problems"]
+    lines += [",".join(str(x) for x in row) for row in summary_rows(report)]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(report: dict) -> str:
+    """The report as Markdown tables: pass@1 and pass@k_max, outcome and verified, by split/op/context."""
+    table = report["pass_at_k"]
+    kmax = max(int(k) for k in table["k"])
+    lines = [f"# Evaluation: {report['problems']} problems, {table['samples_per_problem']} samples each", "",
+             f"well-formed {report['well_formed']}, process reward {report['process_reward']}, answer accuracy "
+             f"{report['answer_accuracy']} (always the most frequent answer: {report['majority_answer_accuracy']}), "
+             f"verified {report['verified']}", ""]
+    for key in ("split", "op", "context", "mode"):
+        groups = [("all", table["overall"])] if key == "split" else []
+        groups += list(table.get(f"by_{key}", {}).items())
+        lines += [f"## by {key}", "", f"| {key} | problems | outcome pass@1 | outcome pass@{kmax} | verified pass@1 "
+                  f"| verified pass@{kmax} |", "|---|---|---|---|---|---|"]
+        for value, entry in groups:
+            o, v = entry["outcome"], entry["verified"]
+            lines.append(f"| {value} | {entry['problems']} | {_at(o, 1)} | {_at(o, kmax)} | {_at(v, 1)} | {_at(v, kmax)} |")
+        lines.append("")
+    lines += ["## mean errors per sample, by op", "", "| op | " + " | ".join(ERRORS) + " |",
+              "|---|" + "---|" * len(ERRORS)]
+    for op, errors in report["errors_by_op"].items():
+        lines.append(f"| {op} | " + " | ".join(str(errors[e]) for e in ERRORS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _at(curve: dict, k: int) -> float:
+    """curve[k] whether the keys are ints (in memory) or strings (read back from JSON)."""
+    return curve[k] if k in curve else curve[str(k)]
+
+
+def evaluate(model_dir: str, rows_dir: Optional[str] = None, out: Optional[str] = None, n_problems: int = 500,
+             max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
+             temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto",
+             per_op: int = 10, splits: Sequence[str] = ("id", "ood_edge", "ood_hard")) -> dict:
+    from interplay_verl.manifest import invalidate, write_manifest
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
         raise ValueError(f"--n-samples {n_samples} --temperature {temperature}: several samples need temperature > 0")
-    problems = spread(load_rows(rows_dir), n_problems)
+    backend = pick_backend(backend)
+    problems = spread(load_rows(rows_dir), n_problems) if rows_dir else builtin_rows(per_op, splits)
     if not problems:
         raise ValueError(f"{rows_dir}: no rows to evaluate")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        invalidate(out)
     rows = [r for r in problems for _ in range(n_samples)]
     completions = complete(model_dir, [r["prompt"] for r in rows], max_new_tokens, temperature, batch_size, quiet,
-                           seed)
-    scores = score(rows, completions)
+                           seed, top_p, backend)
+    scores = score(rows, completions, quiet)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
     if out:
-        import pyarrow as pa
-
-        os.makedirs(out, exist_ok=True)
-        table = pa.table({"id": [r["id"] for r in rows], "op": [r["op"] for r in rows],
-                          "completion": completions, **{k: [s[k] for s in scores] for k in scores[0]}})
-        atomic_write_parquet(table, os.path.join(out, "completions.parquet"))
-        atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
-        write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),
-                                    "n_problems": n_problems, "max_new_tokens": max_new_tokens,
-                                    "n_samples": n_samples, "temperature": temperature,
-                                    "decoding": "greedy" if temperature == 0 else "sampling"},
-                       seed=seed, kind="evaluation", report=report)
+        write_outputs(out, rows, completions, scores, report)
+        write_manifest(out, config={"model": os.path.abspath(model_dir),
+                                    "rows": os.path.abspath(rows_dir) if rows_dir else f"built-in: {per_op} per op of "
+                                    + ",".join(splits), "n_problems": n_problems, "max_new_tokens": max_new_tokens,
+                                    "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
+                                    "backend": backend, "decoding": "greedy" if temperature == 0 else "sampling"},
+                       seed=seed, kind="evaluation", report={k: v for k, v in report.items() if k != "pass_at_k"})
     return report
 
 
@@ -182,21 +295,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="interplay-verl evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="Hugging Face model directory (a stage's hf/)")
-    p.add_argument("--rows", required=True, help="held-out rows (`interplay-verl generate` output)")
-    p.add_argument("--out", help="directory for report.json, completions.parquet, manifest.json")
-    p.add_argument("--n-problems", type=int, default=500, help="problems, spread evenly over op/context/mode")
+    p.add_argument("--rows", help="held-out rows (`interplay-verl generate` output); default: the built-in split sets")
+    p.add_argument("--out", help="directory for samples.parquet, report.json/csv/md, plots, manifest.json")
+    p.add_argument("--n-problems", type=int, default=500, help="with --rows: problems, spread over op/context/mode")
+    p.add_argument("--per-op", type=int, default=10, help="without --rows: problems per op of each split")
+    p.add_argument("--splits", default="id,ood_edge,ood_hard", help="without --rows: which built-in splits")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k up to k = n; the paper: 128)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto", help="auto: vLLM on a GPU if installed")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     from interplay_verl.cli import report
 
-    return report("evaluate", lambda: evaluate(args.model, args.rows, args.out, args.n_problems, args.max_new_tokens,
-                                               args.batch_size, args.quiet, args.n_samples, args.temperature,
-                                               args.seed), (ValueError, OSError))
+    return report("evaluate", lambda: {k: v for k, v in evaluate(
+        args.model, args.rows, args.out, args.n_problems, args.max_new_tokens, args.batch_size, args.quiet,
+        args.n_samples, args.temperature, args.seed, args.top_p, args.backend, args.per_op,
+        [s for s in args.splits.split(",") if s]).items() if k != "errors_by_op"}, (ValueError, OSError))
 
 
 if __name__ == "__main__":

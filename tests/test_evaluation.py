@@ -1,6 +1,8 @@
-"""Greedy evaluation: spreading problems over ops, exact summaries, and real completions from a model."""
+"""Evaluation: spreading problems, exact summaries, real samples from a model, report files, compare, budget."""
 
 import json
+
+import pytest
 
 from interplay_verl.evaluation import complete, score, spread, summarize
 from interplay_verl.problems.contexts import load_context
@@ -46,16 +48,18 @@ def test_complete_decodes_like_verl(tiny_model):
 def test_pass_at_k_table_is_exact():
     from interplay_verl.evaluation import pass_at_k_table
 
-    rows = [{"id": "a", "op": 2}] * 4 + [{"id": "b", "op": 3}] * 4
+    rows = [{"id": "a", "op": 2, "context": "zoo", "mode": "forward"}] * 4 + \
+           [{"id": "b", "op": 12, "context": "zoo", "mode": "forward"}] * 4
     hit = {"outcome": 1.0, "verified": 1.0}
     answer_only = {"outcome": 1.0, "verified": 0.0}
     miss = {"outcome": 0.0, "verified": 0.0}
     scores = [hit, answer_only, miss, miss] + [miss] * 4
     table = pass_at_k_table(rows, scores)
-    assert table["samples_per_problem"] == 4
-    assert table["outcome"] == {1: 0.25, 2: 0.4167, 4: 0.5}  # a: 2 of 4 -> 0.5, 5/6, 1; b: 0
-    assert table["verified"] == {1: 0.125, 2: 0.25, 4: 0.5}  # a: 1 of 4 -> 0.25, 0.5, 1
-    assert table["by_op"][3] == {"outcome": {1: 0.0, 2: 0.0, 4: 0.0}, "verified": {1: 0.0, 2: 0.0, 4: 0.0}}
+    assert table["samples_per_problem"] == 4 and table["k"] == [1, 2, 4]
+    assert table["overall"]["outcome"] == {1: 0.25, 2: 0.4167, 4: 0.5}  # a: 2 of 4 -> 0.5, 5/6, 1; b: 0
+    assert table["overall"]["verified"] == {1: 0.125, 2: 0.25, 4: 0.5}  # a: 1 of 4 -> 0.25, 0.5, 1
+    assert table["by_op"][12]["outcome"] == {1: 0.0, 2: 0.0, 4: 0.0}
+    assert table["by_split"]["id"]["verified"] == {1: 0.25, 2: 0.5, 4: 1.0} and "ood_hard" not in table["by_split"]
 
 
 def test_sampled_evaluation_reports_the_ladder_and_is_seeded(tiny_model, tmp_path):
@@ -69,11 +73,88 @@ def test_sampled_evaluation_reports_the_ladder_and_is_seeded(tiny_model, tmp_pat
     assert generate_main(["--ops", "2-3", "--per-op", "3", "--seed", "4", "--out", rows, "--quiet"]) == 0
     args = dict(n_problems=4, max_new_tokens=6, n_samples=4, temperature=1.0, seed=3, quiet=True)
     report = evaluate(tiny_model, rows, str(tmp_path / "a"), **args)
-    assert report["problems"] == 4 and set(report["pass_at_k"]["outcome"]) == {1, 2, 4}
+    assert report["problems"] == 4 and set(report["pass_at_k"]["overall"]["outcome"]) == {1, 2, 4}
     assert set(report["pass_at_k"]["by_op"]) == {2, 3}
     evaluate(tiny_model, rows, str(tmp_path / "b"), **args)
-    first, second = (pq.read_table(str(tmp_path / d / "completions.parquet")).column("completion").to_pylist()
+    first, second = (pq.read_table(str(tmp_path / d / "samples.parquet")).column("completion").to_pylist()
                      for d in ("a", "b"))
     assert first == second and len(first) == 16 and len(set(first)) > 1  # seeded, and really sampled
     with pytest.raises(ValueError, match="several samples need temperature > 0"):
         evaluate(tiny_model, rows, None, n_samples=4, temperature=0.0)
+
+
+def test_evaluation_report_files_agree_and_plots_open(tiny_model, tmp_path):
+    """Built-in split sets, n samples per problem: JSON, CSV and Markdown carry the same numbers."""
+    import csv
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from interplay_verl.evaluation import main as evaluate_main
+    from interplay_verl.plots import EVALUATION_PLOTS
+
+    out = tmp_path / "eval"
+    assert evaluate_main(["--model", tiny_model, "--out", str(out), "--per-op", "1", "--n-samples", "2",
+                          "--temperature", "1.0", "--max-new-tokens", "4", "--quiet", "--backend", "hf"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    table = report["pass_at_k"]
+    assert report["problems"] == 19 and report["samples"] == 38 and table["k"] == [1, 2]
+    assert {s: e["problems"] for s, e in table["by_split"].items()} == {"id": 9, "ood_edge": 4, "ood_hard": 6}
+    with open(out / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        group = table["overall"] if row["group"] == "overall" else table[f"by_{row['group']}"][row["value"]]
+        assert float(row["pass_at_k"]) == group[row["kind"]][row["k"]]
+    assert {(r["group"], r["value"]) for r in rows} >= {("split", "ood_hard"), ("op", "20"), ("context", "zoo")}
+    md = (out / "report.md").read_text()
+    for split, entry in table["by_split"].items():
+        o, v = entry["outcome"], entry["verified"]
+        assert f"| {split} | {entry['problems']} | {o['1']} | {o['2']} | {v['1']} | {v['2']} |" in md
+    samples = pq.read_table(str(out / "samples.parquet"))
+    assert samples.num_rows == 38 and set(samples.column("split").to_pylist()) == {"id", "ood_edge", "ood_hard"}
+    for name in EVALUATION_PLOTS:
+        with Image.open(out / name) as image:
+            assert image.size[0] > 300 and image.size[1] > 200
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "evaluation"
+
+
+def test_compare_reports_deltas_per_split(tmp_path):
+    from interplay_verl.comparison import main as compare_main
+
+    def fake_eval(name, id1, hard1):  # two report.json files as evaluate writes them
+        d = tmp_path / name
+        d.mkdir()
+        entry = lambda p1: {"problems": 3, "samples": 6, "outcome": {"1": p1, "2": p1 + 0.1}, "verified": {"1": p1 / 2, "2": p1}}
+        report = {"pass_at_k": {"k": [1, 2], "samples_per_problem": 2, "overall": entry(id1),
+                                "by_split": {"id": entry(id1), "ood_hard": entry(hard1)}}}
+        (d / "report.json").write_text(json.dumps(report))
+        return str(d)
+
+    out = tmp_path / "cmp"
+    assert compare_main([fake_eval("base", 0.5, 0.0), fake_eval("rl", 0.7, 0.2), "--names", "base,rl",
+                         "--out", str(out)]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    assert result["k"] == [1, 2] and list(result["splits"]) == ["all", "id", "ood_hard"]
+    assert result["splits"]["ood_hard"]["rl"]["delta"] == {"outcome": {"1": 0.2, "2": 0.2}, "verified": {"1": 0.1, "2": 0.2}}
+    md = (out / "comparison.md").read_text()
+    assert "| ood_hard | rl | 3 | 0.2000 (+0.2000) | 0.3000 (+0.2000) | 0.1000 (+0.1000) | 0.2000 (+0.2000) |" in md
+    assert (out / "comparison.png").stat().st_size > 1000
+    assert compare_main([str(tmp_path / "missing"), "--out", str(out)]) == 2  # names the directory
+
+
+def test_budget_matches_the_papers_accounting():
+    from interplay_verl.budget import account, rl_factor, rl_tokens, split_budget
+
+    assert rl_factor(10.9) == pytest.approx(5.3, abs=1e-9)  # the paper's constant: d ~ 10.9, KL on, 1 epoch
+    assert rl_tokens(1024, 6, 2048) == pytest.approx(5.3 * 1024 * 6 * 2048)
+    split = split_budget(100, 0.2, 1e6)
+    assert split["midtrain_tokens"] == pytest.approx(2e7) and split["rl_steps"] == pytest.approx(80)
+    assert [split_budget(10, f, 1)["regime"] for f in (0, 0.2, 0.5, 0.8)] == ["Full-RL", "Heavy-RL", "balanced", "Light-RL"]
+    with pytest.raises(ValueError, match="fraction 1.5"):
+        split_budget(10, 1.5, 1)
+    import os
+
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "configs")
+    result = account(os.path.join(configs, "pretrain_paper.yaml"), None, "interplay_grpo", 2048, 1000.0, 5.3, [0.5], [200])
+    assert result["pretrain_tokens"] == 19073 * 256 * 2048  # ~10B tokens, SPEC section 10
+    assert result["rl"]["tokens_per_step"] == pytest.approx(5.3 * 1024 * 6 * 1000)

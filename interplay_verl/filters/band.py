@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from interplay_verl.passk import pass_at_k
+from interplay_verl.metrics import pass_at_k
 
 SATURATED, IN_BAND, OUT_OF_REACH, UNSETTLED = "saturated", "in_band", "out_of_reach", "unsettled"
 STATES = (SATURATED, IN_BAND, OUT_OF_REACH)

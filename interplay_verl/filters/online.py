@@ -169,6 +169,7 @@ def register() -> Optional[type]:
     import transfer_queue as tq
 
     from verl.utils import tensordict_utils as tu
+    from verl.utils.profiler.performance import simple_timer
 
     @register_trainer(TRAINER_NAME)
     class EdgeOfCompetenceTrainer(PPOTrainerSync):
@@ -226,6 +227,10 @@ def register() -> Optional[type]:
         def _fetch_one_gen_batch(self):
             if not self.edge["enable"]:
                 return super()._fetch_one_gen_batch()
+            with simple_timer("edge", self.timing_raw):  # logged as timing_s/edge
+                return self._fetch_in_band()
+
+        def _fetch_in_band(self):
             want = self.config.data.get("gen_batch_size", None) or self.config.data.train_batch_size
             parts = [self._edge_leftover] if self._edge_leftover is not None else []
             have, fetched = (len(parts[0]) if parts else 0), 0
@@ -250,7 +255,8 @@ def register() -> Optional[type]:
             # the pool learns from the step's rollouts here, before verl checkpoints the step
             batch = super().step(metrics, timing_raw)
             keep = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
-            infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
+            with simple_timer("edge", timing_raw):
+                infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
             metrics.update(reward_means(infos))
             metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
             self._edge_skipped_total += self._edge_skipped

@@ -1,0 +1,113 @@
+"""``interplay-verl compare A B ...``: one report for several checkpoints' evaluations.
+
+The paper's claims are deltas: what mid-training or RL adds to pass@1 and pass@128 on each
+split. This reads the ``report.json`` of each ``interplay-verl evaluate`` output directory
+(base, mid-trained, RL, ...) and writes ``comparison.md`` (pass@1 and pass@k_max per split,
+outcome and process-verified, with the change from the first checkpoint), the same numbers as
+``comparison.json``, and ``comparison.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional, Sequence
+
+SPLIT_ORDER = ("all", "id", "ood_edge", "ood_hard")
+
+
+def _at(curve: dict, k: int) -> float:
+    return curve[k] if k in curve else curve[str(k)]
+
+
+def load_report(directory: str) -> dict:
+    path = os.path.join(directory, "report.json")
+    if not os.path.exists(path):
+        raise ValueError(f"{directory}: no report.json (is it an `interplay-verl evaluate --out` directory?)")
+    with open(path) as f:
+        report = json.load(f)
+    if not report.get("pass_at_k"):
+        raise ValueError(f"{path}: has no pass@k table")
+    return report
+
+
+def compare(names: Sequence[str], reports: Sequence[dict]) -> dict:
+    """{split: {name: {kind: {k: value}}}} at k = 1 and the largest k every report has, plus deltas."""
+    if len(names) != len(reports) or not reports:
+        raise ValueError("give one name per evaluation directory")
+    kmax = min(max(int(k) for k in r["pass_at_k"]["k"]) for r in reports)
+    ks = sorted({1, kmax})
+    table: dict = {}
+    for split in SPLIT_ORDER:
+        entries = []
+        for report in reports:
+            t = report["pass_at_k"]
+            entries.append(t["overall"] if split == "all" else t.get("by_split", {}).get(split))
+        if any(e is None for e in entries):
+            continue
+        table[split] = {}
+        for name, entry in zip(names, entries):
+            table[split][name] = {kind: {k: _at(entry[kind], k) for k in ks} for kind in ("outcome", "verified")}
+            table[split][name]["problems"] = entry["problems"]
+        first = table[split][names[0]]
+        for name in names[1:]:
+            row = table[split][name]
+            row["delta"] = {kind: {k: round(row[kind][k] - first[kind][k], 4) for k in ks} for kind in ("outcome", "verified")}
+    return {"names": list(names), "k": ks, "splits": table}
+
+
+def markdown(result: dict) -> str:
+    ks, names = result["k"], result["names"]
+    header = "| split | checkpoint | problems | " + " | ".join(
+        f"{kind} pass@{k}" for kind in ("outcome", "verified") for k in ks) + " |"
+    lines = [f"# Comparison: {', '.join(names)} (change vs {names[0]} in brackets)", "", header,
+             "|---|---|---|" + "---|" * (2 * len(ks))]
+    for split, rows in result["splits"].items():
+        for name in names:
+            row = rows[name]
+            cells = []
+            for kind in ("outcome", "verified"):
+                for k in ks:
+                    cell = f"{row[kind][k]:.4f}"
+                    if "delta" in row:
+                        cell += f" ({row['delta'][kind][k]:+.4f})"
+                    cells.append(cell)
+            lines.append(f"| {split} | {name} | {row['problems']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(dirs: Sequence[str], out: str, names: Optional[Sequence[str]] = None) -> dict:
+    from interplay_verl import plots
+    from interplay_verl.atomic import atomic_write_text
+    from interplay_verl.manifest import write_manifest
+
+    names = list(names) if names else [os.path.basename(os.path.normpath(d)) for d in dirs]
+    if len(names) != len(dirs):
+        raise ValueError(f"--names has {len(names)} names for {len(dirs)} directories")
+    reports = [load_report(d) for d in dirs]
+    result = compare(names, reports)
+    os.makedirs(out, exist_ok=True)
+    atomic_write_text(os.path.join(out, "comparison.json"), json.dumps(result, indent=2) + "\n")
+    atomic_write_text(os.path.join(out, "comparison.md"), markdown(result))
+    plots.compare_plot(names, reports, os.path.join(out, "comparison.png"))
+    write_manifest(out, config={"evaluations": [os.path.abspath(d) for d in dirs], "names": names}, seed=None,
+                   kind="comparison")
+    return result
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="interplay-verl compare", description=__doc__.splitlines()[0])
+    p.add_argument("evaluations", nargs="+", help="`interplay-verl evaluate --out` directories, the baseline first")
+    p.add_argument("--names", help="comma-separated display names (default: the directory names)")
+    p.add_argument("--out", required=True, help="directory for comparison.md/json/png")
+    args = p.parse_args(argv)
+    from interplay_verl.cli import report
+
+    names = args.names.split(",") if args.names else None
+    return report("compare", lambda: run(args.evaluations, args.out, names), (ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The evaluation plots people look at instead of tables (issue 7), from a report's numbers only.
+
+Every plot reads the same ``report.json`` content that the CSV and Markdown are written
+from, so the three never disagree. Files are written atomically (a killed run leaves none
+half-written).
+"""
+
+from __future__ import annotations
+
+import os
+
+ERROR_COLOURS = {"missing": "#9ecae1", "extra": "#fdae6b", "wrong_value": "#e6550d", "wrong_parents": "#756bb1",
+                 "wrong_answer": "#636363", "unparseable": "#bdbdbd"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str) -> str:
+    from interplay_verl.atomic import atomic_write
+
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    _plt().close(fig)
+    return path
+
+
+def _curve(entry: dict, kind: str) -> tuple[list[int], list[float]]:
+    pairs = sorted((int(k), v) for k, v in entry[kind].items())
+    return [k for k, _ in pairs], [v for _, v in pairs]
+
+
+def passk_by_split(report: dict, path: str) -> str:
+    """pass@k against k for each split: outcome solid, process-verified dashed."""
+    plt = _plt()
+    table = report["pass_at_k"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    groups = list(table.get("by_split", {}).items()) or [("all", table["overall"])]
+    for i, (split, entry) in enumerate(groups):
+        colour = f"C{i}"
+        for kind, style in (("outcome", "-"), ("verified", "--")):
+            ks, vs = _curve(entry, kind)
+            ax.plot(ks, vs, style, marker=".", color=colour, label=f"{split} {kind}")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="k", ylabel="pass@k", ylim=(-0.02, 1.02), title="pass@k by split (dashed: process-verified)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def pass_vs_op(report: dict, path: str) -> str:
+    """pass@1 and pass@k_max against op, outcome and verified."""
+    plt = _plt()
+    table = report["pass_at_k"]
+    kmax = max(int(k) for k in table["k"])
+    by_op = sorted((int(op), entry) for op, entry in table["by_op"].items())
+    ops = [op for op, _ in by_op]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k, colour in ((1, "C0"), (kmax, "C3")) if kmax > 1 else ((1, "C0"),):
+        for kind, style in (("outcome", "-"), ("verified", "--")):
+            ax.plot(ops, [e[kind].get(k, e[kind].get(str(k))) for _, e in by_op], style, marker=".", color=colour,
+                    label=f"{kind} pass@{k}")
+    ax.set(xlabel="op (operations in the problem)", ylabel="pass rate", ylim=(-0.02, 1.02),
+           title=f"pass@1 and pass@{kmax} by op")
+    ax.set_xticks(ops)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def outcome_vs_verified(report: dict, path: str) -> str:
+    """The gap between a right answer and a right process: pass@1 per op, side by side."""
+    plt = _plt()
+    by_op = sorted((int(op), entry) for op, entry in report["pass_at_k"]["by_op"].items())
+    ops = [op for op, _ in by_op]
+    outcome = [e["outcome"].get(1, e["outcome"].get("1")) for _, e in by_op]
+    verified = [e["verified"].get(1, e["verified"].get("1")) for _, e in by_op]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    width = 0.4
+    ax.bar([o - width / 2 for o in ops], outcome, width, label="outcome (right answer)", color="C0")
+    ax.bar([o + width / 2 for o in ops], verified, width, label="process-verified", color="C2")
+    ax.set(xlabel="op", ylabel="pass@1", ylim=(0, 1.02), title="right answer vs right process")
+    ax.set_xticks(ops)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def errors_by_op(report: dict, path: str) -> str:
+    """Mean count of each error type per sample, stacked, by op."""
+    plt = _plt()
+    rows = sorted((int(op), errors) for op, errors in report["errors_by_op"].items())
+    ops = [op for op, _ in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    bottom = [0.0] * len(ops)
+    for error, colour in ERROR_COLOURS.items():
+        values = [errors[error] for _, errors in rows]
+        ax.bar(ops, values, bottom=bottom, color=colour, label=error.replace("_", " "))
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set(xlabel="op", ylabel="errors per sample", title="error types by op")
+    ax.set_xticks(ops)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+EVALUATION_PLOTS = {"passk_by_split.png": passk_by_split, "pass_vs_op.png": pass_vs_op,
+                    "outcome_vs_verified.png": outcome_vs_verified, "errors_by_op.png": errors_by_op}
+
+
+def evaluation_plots(report: dict, out: str) -> list[str]:
+    return [plot(report, os.path.join(out, name)) for name, plot in EVALUATION_PLOTS.items()]
+
+
+def compare_plot(names: list[str], reports: list[dict], path: str) -> str:
+    """Grouped bars: pass@1 and pass@k_max (process-verified, outcome hatched) per split, per checkpoint."""
+    plt = _plt()
+    kmax = min(max(int(k) for k in r["pass_at_k"]["k"]) for r in reports)
+    splits = [s for s in ("id", "ood_edge", "ood_hard") if all(s in r["pass_at_k"].get("by_split", {}) for r in reports)]
+    splits = splits or ["all"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    width = 0.8 / len(names)
+    for ax, k in zip(axes, (1, kmax)):
+        for i, (name, report) in enumerate(zip(names, reports)):
+            table = report["pass_at_k"]
+            entries = [table["overall"] if s == "all" else table["by_split"][s] for s in splits]
+            xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(splits))]
+            ax.bar(xs, [e["verified"].get(k, e["verified"].get(str(k))) for e in entries], width, color=f"C{i}",
+                    label=f"{name} verified")
+            ax.bar(xs, [e["outcome"].get(k, e["outcome"].get(str(k))) for e in entries], width, fill=False,
+                   edgecolor=f"C{i}", hatch="//", label=f"{name} outcome")
+        ax.set_xticks(range(len(splits)))
+        ax.set_xticklabels(splits)
+        ax.set(title=f"pass@{k}", ylim=(0, 1.02))
+    axes[0].set_ylabel("pass rate")
+    axes[1].legend(fontsize=6, ncol=2)
+    return _save(fig, path)
