@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import operator
 import os
 import sys
 import time
@@ -146,46 +147,77 @@ def score(rows: list[dict], completions: list[str], quiet: bool = True) -> list[
             for r, text in tqdm(zip(rows, completions), total=len(rows), unit="sample", desc="verify", disable=quiet)]
 
 
-def pass_at_k_table(rows: list[dict], scores: list[dict]) -> dict:
+ERRORS = ("missing", "extra", "wrong_value", "wrong_parents", "wrong_answer", "unparseable")
+
+
+class Columns:
+    """Samples as arrays: per-sample problem index and score columns, built in one pass each.
+
+    Aggregating a million samples with per-sample Python loops cost a fifth of verifying them;
+    numpy reductions over these columns cost a few percent.
+    """
+
+    def __init__(self, rows: list[dict], scores: list[dict],
+                 keys: Sequence[str] = ("outcome", "verified", "process", "process_acc", *ERRORS)):
+        import numpy as np
+
+        index: dict[str, int] = {}
+        self.problems: list[dict] = []
+        problem = np.empty(len(rows), dtype=np.int64)
+        for i, row in enumerate(rows):
+            j = index.get(row["id"])
+            if j is None:
+                j = index[row["id"]] = len(self.problems)
+                self.problems.append(row)
+            problem[i] = j
+        self.problem = problem
+        self.op = np.fromiter((int(r["op"]) for r in self.problems), np.int64, len(self.problems))[problem]
+        table = np.array(list(map(operator.itemgetter(*keys), scores)), dtype=np.float64).reshape(len(scores), -1)
+        self.scores = {key: table[:, i] for i, key in enumerate(keys)}
+
+    def mean(self, key: str, mask=None) -> float:
+        values = self.scores[key] if mask is None else self.scores[key][mask]
+        return round(float(values.mean()), 4) if values.size else 0.0
+
+
+def pass_at_k_table(rows: list[dict], scores: list[dict], columns: Optional[Columns] = None) -> dict:
     """Unbiased pass@k on the ladder (SPEC section 7), outcome and process-verified: overall and by
     op, context, mode and split. ``rows``/``scores`` hold one entry per sample; a problem's samples
     share its ``id``."""
     from interplay_verl.metrics import Tally
 
-    tally = Tally()
-    for r, s in zip(rows, scores):
-        tally.add(r["id"], r, s["outcome"], s["verified"])
-    return tally.table()
-
-
-ERRORS = ("missing", "extra", "wrong_value", "wrong_parents", "wrong_answer", "unparseable")
+    cols = columns or Columns(rows, scores, ("outcome", "verified"))
+    return Tally.from_columns(cols.problem, cols.problems, cols.scores["outcome"], cols.scores["verified"]).table()
 
 
 def summarize(rows: list[dict], scores: list[dict]) -> dict:
-    n = len({r["id"] for r in rows})
-    majority, count = Counter(str(r["answer"]) for r in rows).most_common(1)[0] if rows else ("", 0)
+    import numpy as np
 
-    def mean(key: str, items: list[dict]) -> float:
-        return round(sum(s[key] for s in items) / len(items), 4) if items else 0.0
-
-    by_op: dict[int, list[dict]] = defaultdict(list)
-    for r, s in zip(rows, scores):
-        by_op[int(r["op"])].append(s)
+    if not rows:
+        return {"problems": 0, "samples": 0, "pass_at_k": {}}
+    cols = Columns(rows, scores)
+    samples_per = np.bincount(cols.problem)
+    answers: Counter = Counter()
+    for problem, count in zip(cols.problems, samples_per):
+        answers[str(problem["answer"])] += int(count)
+    majority, count = answers.most_common(1)[0]
+    ops = sorted(set(cols.op.tolist()))
+    masks = {op: cols.op == op for op in ops}
     return {
-        "problems": n,
+        "problems": len(cols.problems),
         "samples": len(rows),
-        "well_formed": round(1 - mean("unparseable", scores), 4),
-        "process_reward": mean("process", scores),
-        "process_acc": mean("process_acc", scores),
-        "answer_accuracy": mean("outcome", scores),
-        "verified": mean("verified", scores),
+        "well_formed": round(1 - cols.mean("unparseable"), 4),
+        "process_reward": cols.mean("process"),
+        "process_acc": cols.mean("process_acc"),
+        "answer_accuracy": cols.mean("outcome"),
+        "verified": cols.mean("verified"),
         "majority_answer": majority,
-        "majority_answer_accuracy": round(count / len(rows), 4) if rows else 0.0,
-        "by_op": {op: {"problems": len(s), "answer_accuracy": mean("outcome", s), "verified": mean("verified", s),
-                       "process_reward": mean("process", s), "well_formed": round(1 - mean("unparseable", s), 4)}
-                  for op, s in sorted(by_op.items())},
-        "errors_by_op": {op: {e: mean(e, s) for e in ERRORS} for op, s in sorted(by_op.items())},
-        "pass_at_k": pass_at_k_table(rows, scores) if rows else {},
+        "majority_answer_accuracy": round(count / len(rows), 4),
+        "by_op": {op: {"problems": int(m.sum()), "answer_accuracy": cols.mean("outcome", m),
+                       "verified": cols.mean("verified", m), "process_reward": cols.mean("process", m),
+                       "well_formed": round(1 - cols.mean("unparseable", m), 4)} for op, m in masks.items()},
+        "errors_by_op": {op: {e: cols.mean(e, m) for e in ERRORS} for op, m in masks.items()},
+        "pass_at_k": pass_at_k_table(rows, scores, cols),
     }
 
 

@@ -89,6 +89,18 @@ class Tally:
         self.n: list[int] = []
         self.hits: dict[str, list[int]] = {kind: [] for kind in KINDS}
 
+    @classmethod
+    def from_columns(cls, problem: np.ndarray, metas: list[dict], outcome: np.ndarray, verified: np.ndarray) -> "Tally":
+        """All samples at once: ``problem[i]`` is sample i's index into ``metas`` (one per problem)."""
+        tally = cls()
+        tally.meta = list(metas)
+        tally.keys = {str(i): i for i in range(len(metas))}
+        size = len(metas)
+        tally.n = np.bincount(problem, minlength=size).tolist()
+        tally.hits = {"outcome": np.bincount(problem, weights=outcome == 1.0, minlength=size).astype(int).tolist(),
+                      "verified": np.bincount(problem, weights=verified == 1.0, minlength=size).astype(int).tolist()}
+        return tally
+
     def add(self, problem_id: str, meta: dict, outcome: float, verified: float) -> None:
         row = self.keys.get(problem_id)
         if row is None:

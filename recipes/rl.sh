@@ -27,7 +27,7 @@ step "candidate RL problems ($OPS), none in $TRAIN_ROWS"
   gen --per-op "$CANDIDATES" --seed "$SEED" --out "$OUT/data/rl_candidates_all"
   interplay-verl splits exclude "$OUT/data/rl_candidates_all" --against "$TRAIN_ROWS" --out "$OUT/data/rl_candidates/rows.parquet"
 }
-heldout "$OUT/data/rl_candidates" "$OUT/data/rl_eval"
+heldout "$OUT/data/rl_candidates" "$OUT/data/rl_eval" "$TRAIN_ROWS"
 step "offline edge-of-competence filter (pass@1 <= $TAU_1, pass@$K >= $TAU_K, <= $N_MAX samples)"
 [ -f "$OUT/rl_filter/manifest.json" ] || interplay-verl filter --model "$MODEL" --rows "$OUT/data/rl_candidates" \
   --out "$OUT/rl_filter" --n-max "$N_MAX" --k "$K" --tau-1 "$TAU_1" --tau-k "$TAU_K" --give-up-after "$N_MAX" --quiet
