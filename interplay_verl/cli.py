@@ -21,6 +21,7 @@ COMMANDS = {
     "budget": ("interplay_verl.budget", "compute accounting: supervised-token equivalents of pre-/mid-training and RL"),
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
+    "pipeline": ("interplay_verl.pipeline", "the whole study from one YAML: data ... pretrain, midtrain, filter, rl, evaluate, report"),
     "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),
     "make-tiny": ("interplay_verl.assets", "train a tokenizer and write a random tiny Qwen2 (for smoke runs)"),
 }

@@ -65,12 +65,14 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
         f"trainer.n_gpus_per_node={n_workers}",
     ]
     if device == "cpu":
+        out += ["actor_rollout_ref.rollout.tensor_model_parallel_size=1"]
+        if not os.environ.get("RAY_ADDRESS"):
+            # verl's resource pools count GPUs: give Ray one logical GPU per worker, and enough
+            # logical CPUs for its bundles (3 each) and helper actors. Connecting to a running
+            # cluster (a Ray job sets RAY_ADDRESS), ray.init may not set resources: start that
+            # cluster with them (`ray start --head --num-cpus 32 --num-gpus 1`).
+            out += [f"+ray_kwargs.ray_init.num_gpus={n_workers}", "ray_kwargs.ray_init.num_cpus=32"]
         out += [
-            "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
-            # verl's resource pools count GPUs: give Ray one logical GPU per worker, and
-            # enough logical CPUs for its bundles (3 each) and helper actors.
-            f"+ray_kwargs.ray_init.num_gpus={n_workers}",
-            "ray_kwargs.ray_init.num_cpus=32",
             f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_PLATFORM={CPU_ENV['VERL_PLATFORM']}",
             # Each Ray actor costs a full torch + transformers + verl import (~0.3 GB).
             "actor_rollout_ref.rollout.agent.num_workers=1",

@@ -293,14 +293,15 @@ def _at(curve: dict, k: int) -> float:
 def evaluate(model_dir: str, rows_dir: Optional[str] = None, out: Optional[str] = None, n_problems: int = 500,
              max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
              temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto",
-             per_op: int = 10, splits: Sequence[str] = ("id", "ood_edge", "ood_hard")) -> dict:
+             per_op: int = 10, splits: Sequence[str] = ("id", "ood_edge", "ood_hard"),
+             contexts: Sequence[str] = ("zoo",), modes: Sequence[str] = ("forward",)) -> dict:
     from interplay_verl.manifest import invalidate, write_manifest
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
         raise ValueError(f"--n-samples {n_samples} --temperature {temperature}: several samples need temperature > 0")
     backend = pick_backend(backend)
-    problems = spread(load_rows(rows_dir), n_problems) if rows_dir else builtin_rows(per_op, splits)
+    problems = spread(load_rows(rows_dir), n_problems) if rows_dir else builtin_rows(per_op, splits, contexts, modes)
     if not problems:
         raise ValueError(f"{rows_dir}: no rows to evaluate")
     if out:
@@ -316,7 +317,7 @@ def evaluate(model_dir: str, rows_dir: Optional[str] = None, out: Optional[str] 
         write_outputs(out, rows, completions, scores, report)
         write_manifest(out, config={"model": os.path.abspath(model_dir),
                                     "rows": os.path.abspath(rows_dir) if rows_dir else f"built-in: {per_op} per op of "
-                                    + ",".join(splits), "n_problems": n_problems, "max_new_tokens": max_new_tokens,
+                                    + ",".join(splits) + " x " + ",".join(contexts) + " x " + ",".join(modes), "n_problems": n_problems, "max_new_tokens": max_new_tokens,
                                     "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
                                     "backend": backend, "decoding": "greedy" if temperature == 0 else "sampling"},
                        seed=seed, kind="evaluation", report={k: v for k, v in report.items() if k != "pass_at_k"})

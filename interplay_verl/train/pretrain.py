@@ -82,9 +82,12 @@ def corpus_block_size(corpus: str) -> int:
 
 
 def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
-                    extra: Sequence[str] = ()) -> list[str]:
-    """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win."""
-    block = corpus_block_size(corpus)
+                    extra: Sequence[str] = (), block: Optional[int] = None) -> list[str]:
+    """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win.
+
+    ``block``: the corpus's block size, read from its manifest unless given (a configuration
+    check composes the overrides before any corpus exists)."""
+    block = block or corpus_block_size(corpus)
     base = {
         "data.train_files": os.path.abspath(corpus),
         "data.val_files": os.path.abspath(val_corpus) if val_corpus else None,

@@ -1,0 +1,170 @@
+"""The whole study from one configuration: config checks, the smoke profile end to end with a
+kill during RL and a rerun, and submission to a local Ray cluster with recipes/submit_ray.sh.
+
+The end-to-end tests run ``bash recipes/cpt_then_rl.sh`` itself (PROFILE=smoke: every stage of
+the tiny profile at the smallest sizes). Each starts Ray; they run one at a time.
+"""
+
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from interplay_verl.pipeline import STAGES, PipelineConfigError, load, stage_keys, validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROFILES = os.path.join(ROOT, "recipes", "profiles")
+EXPERIMENTS = os.path.join(ROOT, "recipes", "experiments")
+
+
+def _env(out, **extra):
+    env = dict(os.environ, NO_SETUP="1", PYTHON=sys.executable, OUT=str(out), PROFILE="smoke", **extra)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _kill_tree(pid: int) -> None:
+    """Our own process and its descendants, by PID (the recipe, the pipeline, torchrun, Ray)."""
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = [parent, *parent.children(recursive=True)]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=30)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_every_profile_and_experiment_loads_and_validates():
+    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")) + glob.glob(os.path.join(EXPERIMENTS, "*.yaml")))
+    assert len(paths) == 3 + 14
+    outs = set()
+    for path in paths:
+        cfg = load(path, environ={})
+        validate(cfg)  # composes every verl stage of the profile, on CPU
+        outs.add(cfg["out"])
+    assert len(outs) == len(paths)  # no two presets write to the same place
+    paper = load(os.path.join(PROFILES, "paper.yaml"), environ={})
+    assert paper["rl"]["profile"] == "paper" and paper["device"] == "gpu" and paper["evaluate"]["n_samples"] == 128
+    assert load(os.path.join(EXPERIMENTS, "reward_strict.yaml"), environ={})["rl"]["variant"] == "strict"
+
+
+def test_overrides_from_environment_and_set_and_errors_name_the_key():
+    tiny = os.path.join(PROFILES, "tiny.yaml")
+    cfg = load(tiny, ["rl.alpha=0.5"], environ={"IV__RL__VARIANT": "strict", "IV__FILTER__N_MAX": "32"})
+    assert (cfg["rl"]["variant"], cfg["rl"]["alpha"], cfg["filter"]["n_max"]) == ("strict", 0.5, 32)
+    with pytest.raises(PipelineConfigError, match=r"unknown key 'rl.varient'; rl has \["):
+        load(tiny, ["rl.varient=strict"], environ={})
+    with pytest.raises(PipelineConfigError, match=r"environment IV__FILTRE__K: filtre.k: no section 'filtre'"):
+        load(tiny, environ={"IV__FILTRE__K": "3"})
+    with pytest.raises(PipelineConfigError, match=r"filter.n_max='many': must be int"):
+        load(tiny, ["filter.n_max=many"], environ={})
+    for sets, message in ((["pretrain.ops=2-x"], "pretrain.ops: mixture .2-x."), (["filter.k=64"], "filter.k=64 > filter.n_max=16"),
+                          (["evaluate.splits=[id,hard]"], "evaluate.splits"),
+                          (["rl.overrides=[actor_rollout_ref.rollout.nn=2]"], "rl: verl rejects the overrides"),
+                          (["pretrain.overrides=[optim.lrr=1]"], "pretrain.overrides: verl rejects")):
+        with pytest.raises(PipelineConfigError, match=message):
+            validate(load(tiny, sets, environ={}))
+
+
+def test_stage_keys_change_downstream_only():
+    tiny = os.path.join(PROFILES, "tiny.yaml")
+    base = stage_keys(load(tiny, environ={}))
+    rl = stage_keys(load(tiny, ["rl.variant=outcome"], environ={}))
+    assert [s for s in STAGES if base[s] != rl[s]] == ["rl", "evaluate", "report"]
+    data = stage_keys(load(tiny, ["pretrain.tokens=5"], environ={}))
+    assert [s for s in STAGES if base[s] == data[s]] == []  # everything depends on the data
+    ev = stage_keys(load(tiny, ["evaluate.per_op=9"], environ={}))
+    assert [s for s in STAGES if base[s] != ev[s]] == ["evaluate", "report"]
+
+
+# ------------------------------------------------------------------ end to end (Ray; one at a time)
+
+
+def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
+    out = tmp_path / "run"
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 1500
+    try:
+        while not glob.glob(str(out / "rl" / "checkpoints" / "global_step_*" / "actor")) or \
+                not (out / "rl" / "checkpoints" / "latest_checkpointed_iteration.txt").exists():
+            assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+            assert time.time() < deadline, "no RL checkpoint in time"
+            time.sleep(1)
+    finally:
+        _kill_tree(proc.pid)
+    assert not (out / "stages" / "rl.json").exists()
+    done = {s: (out / "stages" / f"{s}.json").stat().st_mtime for s in STAGES[:STAGES.index("rl")]}
+    assert len(done) == 7  # data ... filter finished before the kill
+
+    second = subprocess.run(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
+                            capture_output=True, text=True, timeout=1500)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    for stage, mtime in done.items():  # not redone
+        assert f"[pipeline] {stage}: done before, skipped" in second.stdout
+        assert (out / "stages" / f"{stage}.json").stat().st_mtime == mtime
+    rl = json.loads((out / "rl" / "manifest.json").read_text())["result"]
+    assert rl["resumed_from"] and rl["resumed_from"].startswith("global_step_") and rl["launches"] == 2
+    assert rl["steps"] == 3
+
+    comparison = json.loads((out / "report" / "comparison.json").read_text())
+    assert comparison["names"] == ["base", "mid", "rl"] and comparison["k"] == [1, 2]
+    assert list(comparison["splits"]) == ["all", "id", "ood_edge", "ood_hard"]
+    for split, rows in comparison["splits"].items():
+        for name in ("base", "mid", "rl"):
+            assert set(rows[name]["verified"]) == {"1", "2"}, (split, name)
+    assert (out / "report" / "comparison.md").exists() and (out / "report" / "comparison.png").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "pipeline" and manifest["last_run"]["peak_rss_gb"] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_submit_ray_runs_the_recipe_as_a_ray_job(tmp_path):
+    import tempfile
+
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    port, dashboard = _free_port(), _free_port()
+    temp = tempfile.mkdtemp(prefix="ivray", dir="/tmp")  # Ray's socket paths must stay short
+    head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=32",
+                             "--num-gpus=1", "--include-dashboard=true", f"--temp-dir={temp}"],
+                            stdout=open(tmp_path / "head.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+    try:
+        address = f"http://127.0.0.1:{dashboard}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", dashboard), timeout=1):
+                    break
+            except OSError:
+                assert head.poll() is None and time.time() < deadline, (tmp_path / "head.log").read_text()[-2000:]
+                time.sleep(1)
+        out = tmp_path / "job"
+        result = subprocess.run(["bash", os.path.join(ROOT, "recipes", "submit_ray.sh")], cwd=ROOT, timeout=1800,
+                                env=_env(out, RAY_ADDRESS=address, RAY=ray), capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        assert "succeeded" in (result.stdout + result.stderr).lower()
+        assert (out / "report" / "comparison.md").exists()
+    finally:
+        _kill_tree(head.pid)
