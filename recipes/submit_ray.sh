@@ -11,7 +11,9 @@
 # can write (a shared filesystem): the working directory is a per-job copy.
 # Start a CPU cluster's head with logical GPUs, one per training worker, e.g.
 #   ray start --head --num-cpus 32 --num-gpus 1
-# Extra arguments go to `interplay-verl pipeline`. NO_WAIT=1 returns once submitted.
+# Ray >= 2.59 authenticates clusters with a token: export the cluster's RAY_AUTH_TOKEN (or
+# RAY_AUTH_TOKEN_PATH) before submitting. Extra arguments go to `interplay-verl pipeline`.
+# NO_WAIT=1 returns once submitted.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
@@ -22,7 +24,9 @@ RAY=${RAY:-ray}
 RUNTIME_ENV=$("$PYTHON" - "$PROFILE" "$OUT" "$PYTHON" <<'PY'
 import json, os, sys
 profile, out, python = sys.argv[1:4]
-env = {"NO_SETUP": "1", "PROFILE": profile, "OUT": out, "PYTHON": python, "TOKENIZERS_PARALLELISM": "false"}
+env = {"NO_SETUP": "1", "PROFILE": profile, "OUT": out, "PYTHON": python, "TOKENIZERS_PARALLELISM": "false",
+       # verl's main_ppo calls ray.init with a runtime env of its own: let Ray combine it with the job's
+       "RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}
 if profile != "paper":
     env["VERL_PLATFORM"] = "cpu"
 runtime_env = {"working_dir": ".", "excludes": ["outputs/", ".venv/", ".git/", "*.egg-info/", "__pycache__/"],

@@ -144,12 +144,16 @@ def test_submit_ray_runs_the_recipe_as_a_ray_job(tmp_path):
 
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     port, dashboard = _free_port(), _free_port()
+    import secrets
+
     temp = tempfile.mkdtemp(prefix="ivray", dir="/tmp")  # Ray's socket paths must stay short
+    # Ray >= 2.59 authenticates local clusters with a token: the head and the client share ours
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_USAGE_STATS_ENABLED": "0"}
     head = subprocess.Popen([ray, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
                              "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=32",
                              "--num-gpus=1", "--include-dashboard=true", f"--temp-dir={temp}"],
                             stdout=open(tmp_path / "head.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, RAY_USAGE_STATS_ENABLED="0"))
+                            env=dict(os.environ, **auth))
     try:
         address = f"http://127.0.0.1:{dashboard}"
         deadline = time.time() + 120
@@ -162,7 +166,7 @@ def test_submit_ray_runs_the_recipe_as_a_ray_job(tmp_path):
                 time.sleep(1)
         out = tmp_path / "job"
         result = subprocess.run(["bash", os.path.join(ROOT, "recipes", "submit_ray.sh")], cwd=ROOT, timeout=1800,
-                                env=_env(out, RAY_ADDRESS=address, RAY=ray), capture_output=True, text=True)
+                                env=_env(out, RAY_ADDRESS=address, RAY=ray, **auth), capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         assert "succeeded" in (result.stdout + result.stderr).lower()
         assert (out / "report" / "comparison.md").exists()

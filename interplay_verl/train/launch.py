@@ -22,7 +22,11 @@ def trainer_env(device: Device, extra: Optional[dict] = None) -> dict:
         env.update(CPU_ENV)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("RAY_DEDUP_LOGS", "1")
-    env.update(extra or {})
+    for key, value in (extra or {}).items():  # None removes a variable
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

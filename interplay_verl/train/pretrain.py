@@ -207,8 +207,11 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
     print(f"[{cfg['stage']}] verl sft_trainer on {corpus} -> {out}"
           + (f" (resuming from {os.path.basename(resumed_from)})" if resumed_from else ""), flush=True)
     cmd = launch.sft_command(overrides, device, nproc)
+    # torchrun ranks are not Ray actors: inside a Ray job (RAY_ADDRESS and Ray's
+    # RAY_EXPERIMENTAL_NOSET_*_VISIBLE_DEVICES set) verl's worker would look up Ray accelerator ids
+    not_ray = {k: None for k in os.environ if k == "RAY_ADDRESS" or k.startswith("RAY_EXPERIMENTAL_NOSET_")}
     launch.run_stage(cfg["stage"], cmd, device, out, metrics_name=f"metrics/run-{attempt:02d}.jsonl",
-                     log_name=f"train-{attempt:02d}.log")
+                     log_name=f"train-{attempt:02d}.log", extra_env=not_ray)
     hf = export_hf(out)
     curve = loss_curve(out)
     if curve:

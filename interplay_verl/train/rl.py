@@ -129,9 +129,12 @@ def run(profile: str, model: str, train: str, val: str, out: str, device: launch
     attempt = len(glob.glob(os.path.join(out, "metrics", "run-*.jsonl")))
     print(f"[rl] verl main_ppo ({PROFILES[profile]}) on {train} -> {out}"
           + (f" (resuming from {os.path.basename(resumed_from)})" if resumed_from else ""), flush=True)
-    launch.run_stage("RL", config_command(profile, overrides, device, n_workers), device, out,
-                     extra_env=extra_env, timeout=timeout, metrics_name=f"metrics/run-{attempt:02d}.jsonl",
-                     log_name=f"train-{attempt:02d}.log")
+    metrics = f"metrics/run-{attempt:02d}.jsonl"
+    # verl logs from its TaskRunner actor, which inherits the launcher's environment only on a Ray
+    # cluster of its own; on a running cluster (a Ray job) the path must travel in the runtime env
+    logger_path = f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={os.path.join(out, metrics)}"
+    launch.run_stage("RL", config_command(profile, [*overrides, logger_path], device, n_workers), device, out,
+                     extra_env=extra_env, timeout=timeout, metrics_name=metrics, log_name=f"train-{attempt:02d}.log")
     hf = export_hf(out, inside=os.path.join("actor", "huggingface"))
     curves = {key: loss_curve(out, key) for key in CURVES}
     plot_curves(out, os.path.join(out, "rl.png"))
