@@ -187,17 +187,29 @@ def plot_loss(curve: list[tuple[int, float]], path: str, title: str) -> str:
     return path
 
 
+def finished(out: str, stage: str) -> Optional[dict]:
+    """A finished stage's result (its DONE marker is written last), or None: reruns skip it."""
+    if not os.path.exists(os.path.join(out, DONE)):
+        return None
+    print(f"[{stage}] {out} is complete (remove {os.path.join(out, DONE)} to train again)", flush=True)
+    with open(os.path.join(out, "manifest.json")) as f:
+        return json.load(f)["result"]
+
+
+def require_model(model: str) -> None:
+    if not os.path.exists(os.path.join(model, "config.json")):
+        raise StageConfigError(f"--model {model}: not a Hugging Face model directory (no config.json)")
+
+
 def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
         extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
     from interplay_verl.manifest import write_manifest
 
     out = os.path.abspath(out)
-    if os.path.exists(os.path.join(out, DONE)):
-        print(f"[{cfg['stage']}] {out} is complete (remove {os.path.join(out, DONE)} to train again)", flush=True)
-        with open(os.path.join(out, "manifest.json")) as f:
-            return json.load(f)["result"]
-    if not os.path.exists(os.path.join(model, "config.json")):
-        raise StageConfigError(f"--model {model}: not a Hugging Face model directory (no config.json)")
+    done = finished(out, cfg["stage"])
+    if done is not None:
+        return done
+    require_model(model)
     device, nproc = cfg.get("device", "cpu"), int(cfg.get("nproc", 1))
     overrides = stage_overrides(cfg, corpus, model, out, val_corpus, extra)
     check_overrides(launch.sft_overrides(overrides, device, nproc))

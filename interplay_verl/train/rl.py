@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import sys
 from typing import Optional, Sequence
 
 from interplay_verl.devices import verl_overrides
 from interplay_verl.train import launch
-from interplay_verl.train.pretrain import DONE, StageConfigError, check_overrides, export_hf, final_checkpoint, loss_curve
+from interplay_verl.train.pretrain import (DONE, StageConfigError, check_overrides, export_hf, final_checkpoint, finished,
+                                          loss_curve, require_model)
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 PROFILES = {"cpu": "interplay_grpo_cpu", "paper": "interplay_grpo"}
@@ -115,12 +115,10 @@ def run(profile: str, model: str, train: str, val: str, out: str, device: launch
     from interplay_verl.manifest import write_manifest
 
     out = os.path.abspath(out)
-    if os.path.exists(os.path.join(out, DONE)):
-        print(f"[rl] {out} is complete (remove {os.path.join(out, DONE)} to train again)", flush=True)
-        with open(os.path.join(out, "manifest.json")) as f:
-            return json.load(f)["result"]
-    if not os.path.exists(os.path.join(model, "config.json")):
-        raise StageConfigError(f"--model {model}: not a Hugging Face model directory (no config.json)")
+    done = finished(out, "rl")
+    if done is not None:
+        return done
+    require_model(model)
     overrides = rl_overrides(model, train, val, out, variant, alpha, extra)
     launch.prepare(device)  # the device check, and VERL_PLATFORM for the config check's verl import
     cfg = check_config(profile, overrides, device, n_workers)
