@@ -61,6 +61,25 @@ def config_command(profile: str, overrides: Sequence[str], device: launch.Device
             PROFILES[profile], *verl_overrides(device, "ppo", n_workers), *overrides]
 
 
+def verl_validate(cfg) -> None:
+    """verl's own validation of a composed PPO config (what main_ppo runs first): batch sizes that
+    do not divide, micro-batch sizes missing, ... Schema composition alone does not catch these."""
+    import warnings
+
+    from omegaconf import OmegaConf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from verl.trainer.ppo.utils import need_critic, need_reference_policy
+        from verl.utils.config import validate_config
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        validate_config(config=resolved, use_reference_policy=need_reference_policy(resolved),
+                        use_critic=need_critic(resolved))
+    except Exception as exc:  # verl raises AssertionError, ValueError and Hydra's InstantiationException
+        raise StageConfigError(f"verl's config validation: {' '.join(str(exc).split())[:600]}") from None
+
+
 def check_config(profile: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1):
     """Compose the final config and check what verl cannot: the reward's knobs and the filter's."""
     from interplay_verl.filters.online import online_config
@@ -69,6 +88,7 @@ def check_config(profile: str, overrides: Sequence[str], device: launch.Device, 
     if profile not in PROFILES:
         raise StageConfigError(f"--profile {profile!r}: choose one of {', '.join(PROFILES)}")
     cfg = check_overrides([*verl_overrides(device, "ppo", n_workers), *overrides], PROFILES[profile], CONFIG_DIR)
+    verl_validate(cfg)
     kwargs = cfg.reward.custom_reward_function.get("reward_kwargs") or {}
     try:
         check_reward_kwargs(kwargs.get("variant", "gated"), kwargs.get("alpha", 0.2))
