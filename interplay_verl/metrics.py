@@ -81,37 +81,17 @@ def split_of(op: int) -> Optional[str]:
 
 
 class Tally:
-    """Per-problem sample counts (n, outcome hits, verified hits) built in one pass over samples."""
+    """Per-problem sample counts: n, outcome hits and verified hits per problem, with its metadata."""
 
-    def __init__(self):
-        self.keys: dict[str, int] = {}
-        self.meta: list[dict] = []
-        self.n: list[int] = []
-        self.hits: dict[str, list[int]] = {kind: [] for kind in KINDS}
+    def __init__(self, metas: list[dict], n: Sequence[int], hits: dict[str, Sequence[int]]):
+        self.meta, self.n, self.hits = list(metas), list(n), {kind: list(hits[kind]) for kind in KINDS}
 
     @classmethod
     def from_columns(cls, problem: np.ndarray, metas: list[dict], outcome: np.ndarray, verified: np.ndarray) -> "Tally":
         """All samples at once: ``problem[i]`` is sample i's index into ``metas`` (one per problem)."""
-        tally = cls()
-        tally.meta = list(metas)
-        tally.keys = {str(i): i for i in range(len(metas))}
         size = len(metas)
-        tally.n = np.bincount(problem, minlength=size).tolist()
-        tally.hits = {"outcome": np.bincount(problem, weights=outcome == 1.0, minlength=size).astype(int).tolist(),
-                      "verified": np.bincount(problem, weights=verified == 1.0, minlength=size).astype(int).tolist()}
-        return tally
-
-    def add(self, problem_id: str, meta: dict, outcome: float, verified: float) -> None:
-        row = self.keys.get(problem_id)
-        if row is None:
-            row = self.keys[problem_id] = len(self.n)
-            self.meta.append(meta)
-            self.n.append(0)
-            for kind in KINDS:
-                self.hits[kind].append(0)
-        self.n[row] += 1
-        self.hits["outcome"][row] += outcome == 1.0
-        self.hits["verified"][row] += verified == 1.0
+        count = lambda weights=None: np.bincount(problem, weights=weights, minlength=size).astype(int).tolist()
+        return cls(metas, count(), {"outcome": count(outcome == 1.0), "verified": count(verified == 1.0)})
 
     def table(self, group_by: Iterable[str] = ("op", "context", "mode", "split"), ks: Optional[list[int]] = None) -> dict:
         """pass@k on the ladder, outcome and verified: overall and for every value of each key."""

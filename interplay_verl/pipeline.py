@@ -117,11 +117,14 @@ def _check_types(cfg: dict, schema: dict, where: str = "") -> None:
             raise PipelineConfigError(f"{path}={value!r}: must be {expected.__name__}")
 
 
+OPTIONAL = {"description", "midtrain.enable"}
+
+
 def _missing(cfg: dict, schema: dict, where: str = "") -> list[str]:
     out = []
     for key, expected in schema.items():
         if key not in cfg:
-            if key not in ("description", "midtrain") and not (where == "midtrain." and key == "enable"):
+            if f"{where}{key}" not in OPTIONAL:
                 out.append(f"{where}{key}")
         elif isinstance(expected, dict):
             out += _missing(cfg[key], expected, f"{where}{key}.")
@@ -144,7 +147,7 @@ def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None) ->
     missing = _missing(cfg, SCHEMA)
     if missing:
         raise PipelineConfigError(f"{path}: missing key(s) {missing}")
-    cfg.setdefault("midtrain", {}).setdefault("enable", True)
+    cfg["midtrain"].setdefault("enable", True)
     return cfg
 
 
@@ -455,11 +458,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise PipelineConfigError(f"--only {bad}: stages are {', '.join(STAGES)}")
         validate(cfg)
         pipeline = Pipeline(cfg, quiet=args.quiet)
-        pipeline.check_markers()
         if args.check:
+            pipeline.check_markers()
             print(json.dumps({"config": "ok", "out": pipeline.out, "stage_keys": pipeline.keys}))
             return 0
-        summary = pipeline.run(only)
+        summary = pipeline.run(only)  # checks the markers first
     except PipelineConfigError as exc:
         print(f"interplay-verl pipeline: configuration error: {exc}", file=sys.stderr)
         return 2

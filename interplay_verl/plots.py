@@ -1,7 +1,7 @@
-"""The evaluation plots people look at instead of tables (issue 7), from a report's numbers only.
+"""The plots people look at instead of tables: evaluation, comparison, the filter, RL curves.
 
-Every plot reads the same ``report.json`` content that the CSV and Markdown are written
-from, so the three never disagree. Files are written atomically (a killed run leaves none
+Every plot reads the numbers that the JSON/CSV/Markdown beside it are written from, so they
+never disagree. Files are written atomically (a killed run leaves none
 half-written).
 """
 
@@ -138,4 +138,39 @@ def compare_plot(names: list[str], reports: list[dict], path: str) -> str:
         ax.set(title=f"pass@{k}", ylim=(0, 1.02))
     axes[0].set_ylabel("pass rate")
     axes[1].legend(fontsize=6, ncol=2)
+    return _save(fig, path)
+
+
+def filter_report(report: dict, path: str) -> str:
+    """The offline filter's decisions: share of problems saturated / in band / out of reach per op, pass@1 line."""
+    plt = _plt()
+    ops = sorted(report["by_op"], key=int)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(ops) + 2), 3.6))
+    bottom = [0.0] * len(ops)
+    colours = {"saturated": "#9ecae1", "in_band": "#31a354", "out_of_reach": "#bdbdbd"}
+    for state, colour in colours.items():
+        share = [report["by_op"][op][state] / report["by_op"][op]["problems"] for op in ops]
+        ax.bar([str(o) for o in ops], share, bottom=bottom, color=colour, label=state.replace("_", " "))
+        bottom = [b + s for b, s in zip(bottom, share)]
+    ax.plot([str(o) for o in ops], [report["by_op"][op]["pass_at_1"] for op in ops], "k.-", label="pass@1")
+    band = report["band"]
+    ax.set(xlabel="op", ylabel="share of problems", ylim=(0, 1.02),
+           title=f"edge of competence: pass@1 <= {band['tau_1']}, pass@{band['k']} >= {band['tau_k']} ({band['metric']})")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def rl_curves(curves: dict[str, list[tuple[int, float]]], path: str) -> str:
+    """Per RL step: the reward components (left) and the online filter's pool shares (right)."""
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for key, curve in curves.items():
+        ax = left if key.startswith("reward/") else right
+        ax.plot([s for s, _ in curve], [v for _, v in curve], marker=".", lw=1, label=key.split("/")[1])
+    left.set(xlabel="step", ylabel="mean over rollouts", title="reward components", ylim=(-0.02, 1.02))
+    right.set(xlabel="step", ylabel="share of the prompt pool", title="online filter", ylim=(-0.02, 1.02))
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -70,12 +70,12 @@ def test_vectorised_matches_scalar_for_mixed_n_and_rejects_k_over_n():
 
 
 def test_tally_aggregates_by_op_context_mode_and_split():
-    tally = Tally()
-    plan = [("a", 3, "zoo", "forward", [1, 1, 0, 0]), ("b", 12, "zoo", "reverse", [0, 0, 0, 1]),
-            ("c", 17, "school", "forward", [0, 0, 0, 0])]
-    for pid, op, ctx, mode, hits in plan:
-        for h in hits:
-            tally.add(pid, {"op": op, "context": ctx, "mode": mode}, float(h), float(h and pid == "a"))
+    plan = [(3, "zoo", "forward", [1, 1, 0, 0]), (12, "zoo", "reverse", [0, 0, 0, 1]), (17, "school", "forward", [0, 0, 0, 0])]
+    metas = [{"op": op, "context": ctx, "mode": mode} for op, ctx, mode, _ in plan]
+    problem = np.repeat(np.arange(3), 4)
+    outcome = np.array([h for *_, hits in plan for h in hits], dtype=float)
+    verified = np.where(problem == 0, outcome, 0.0)  # only the first problem's hits are verified
+    tally = Tally.from_columns(problem, metas, outcome, verified)
     table = tally.table()
     assert table["k"] == [1, 2, 4] and table["samples_per_problem"] == 4
     assert table["overall"]["outcome"] == {1: 0.25, 2: round((5 / 6 + 0.5) / 3, 4), 4: round(2 / 3, 4)}

@@ -72,39 +72,13 @@ def _by_op(rows: list[dict], sampling: AdaptiveSampling, other: list[int]) -> di
     return out
 
 
-def plot_report(report: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from interplay_verl.atomic import atomic_write
-
-    ops = sorted(report["by_op"], key=int)
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(ops) + 2), 3.6))
-    bottom = [0.0] * len(ops)
-    colours = {SATURATED: "#9ecae1", IN_BAND: "#31a354", OUT_OF_REACH: "#bdbdbd"}
-    for state in STATES:
-        share = [report["by_op"][op][state] / report["by_op"][op]["problems"] for op in ops]
-        ax.bar([str(o) for o in ops], share, bottom=bottom, color=colours[state], label=state.replace("_", " "))
-        bottom = [b + s for b, s in zip(bottom, share)]
-    ax.plot([str(o) for o in ops], [report["by_op"][op]["pass_at_1"] for op in ops], "k.-", label="pass@1")
-    band = report["band"]
-    ax.set(xlabel="op", ylabel="share of problems", ylim=(0, 1.02),
-           title=f"edge of competence: pass@1 <= {band['tau_1']}, pass@{band['k']} >= {band['tau_k']} ({band['metric']})")
-    ax.title.set_fontsize(9)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-
-
 def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: StoppingRule = StoppingRule(),
                n_problems: Optional[int] = None, round_size: int = 8, adaptive: bool = True,
                temperature: float = 1.0, max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0,
                quiet: bool = False) -> dict:
     import pyarrow as pa
 
+    from interplay_verl import plots
     from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
     from interplay_verl.data.rl import write_rl_parquet
     from interplay_verl.evaluation import complete, load_rows, score, spread
@@ -168,7 +142,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     })
     atomic_write_parquet(table, os.path.join(out, "problems.parquet"))
     atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
-    plot_report(report, os.path.join(out, "report.png"))
+    plots.filter_report(report, os.path.join(out, "report.png"))
     if not kept:
         raise ValueError(f"no problem is in the band (pass@1 <= {band.tau_1}, pass@{band.k} >= {band.tau_k}); "
                          f"per-op pass rates are in {os.path.join(out, 'report.json')}: widen the band "

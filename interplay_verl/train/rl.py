@@ -104,29 +104,10 @@ def check_config(profile: str, overrides: Sequence[str], device: launch.Device, 
 
 
 def plot_curves(out: str, path: str) -> Optional[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from interplay_verl.atomic import atomic_write
+    from interplay_verl import plots
 
     curves = {key: loss_curve(out, key) for key in CURVES}
-    if not any(curves.values()):
-        return None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for key, curve in curves.items():
-        ax = left if key.startswith("reward/") else right
-        ax.plot([s for s, _ in curve], [v for _, v in curve], marker=".", lw=1, label=key.split("/")[1])
-    left.set(xlabel="step", ylabel="mean over rollouts", title="reward components", ylim=(-0.02, 1.02))
-    right.set(xlabel="step", ylabel="share of the prompt pool", title="online filter", ylim=(-0.02, 1.02))
-    for ax in (left, right):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-    return path
+    return plots.rl_curves(curves, path) if any(curves.values()) else None
 
 
 def run(profile: str, model: str, train: str, val: str, out: str, device: launch.Device = "cpu",
