@@ -258,6 +258,8 @@ def test_online_filter_composes_with_verl_dapo_filter(tmp_path, tiny_model):
     last = logged[6]
     assert last["edge/saturated"] == pytest.approx(4 / 12) and last["edge/out_of_reach"] == pytest.approx(4 / 12)
     assert {op for op, _ in calls[-3 * 16:]} == {11}  # the last three steps generated op 11 only
+    # each op-2 / op-20 prompt is rolled out once, plus at most a re-roll of prompts DAPO's refill had
+    # dispatched (epoch 2 starts during step 1) before their first group finished and taught the pool
     ops = Counter(op for op, _ in calls)
-    assert ops[2] == ops[20] == 16  # each op-2 and op-20 prompt rolled out once, then skipped before generation
+    assert 16 <= ops[2] < 2 * 16 and 16 <= ops[20] < 2 * 16, ops
     assert all(d["reward/outcome/mean"] == pytest.approx(0.5) for d in logged.values())  # trained on op 11 only
