@@ -15,11 +15,9 @@ import os
 import sys
 from typing import Optional, Sequence
 
+from interplay_verl.metrics import at_k
+
 SPLIT_ORDER = ("all", "id", "ood_edge", "ood_hard")
-
-
-def _at(curve: dict, k: int) -> float:
-    return curve[k] if k in curve else curve[str(k)]
 
 
 def load_report(directory: str) -> dict:
@@ -49,7 +47,7 @@ def compare(names: Sequence[str], reports: Sequence[dict]) -> dict:
             continue
         table[split] = {}
         for name, entry in zip(names, entries):
-            table[split][name] = {kind: {k: _at(entry[kind], k) for k in ks} for kind in ("outcome", "verified")}
+            table[split][name] = {kind: {k: at_k(entry[kind], k) for k in ks} for kind in ("outcome", "verified")}
             table[split][name]["problems"] = entry["problems"]
         first = table[split][names[0]]
         for name in names[1:]:

@@ -263,6 +263,8 @@ def summary_csv(report: dict) -> str:
 
 def summary_markdown(report: dict) -> str:
     """The report as Markdown tables: pass@1 and pass@k_max, outcome and verified, by split/op/context."""
+    from interplay_verl.metrics import at_k
+
     table = report["pass_at_k"]
     kmax = max(int(k) for k in table["k"])
     lines = [f"# Evaluation: {report['problems']} problems, {table['samples_per_problem']} samples each", "",
@@ -276,18 +278,13 @@ def summary_markdown(report: dict) -> str:
                   f"| verified pass@{kmax} |", "|---|---|---|---|---|---|"]
         for value, entry in groups:
             o, v = entry["outcome"], entry["verified"]
-            lines.append(f"| {value} | {entry['problems']} | {_at(o, 1)} | {_at(o, kmax)} | {_at(v, 1)} | {_at(v, kmax)} |")
+            lines.append(f"| {value} | {entry['problems']} | {at_k(o, 1)} | {at_k(o, kmax)} | {at_k(v, 1)} | {at_k(v, kmax)} |")
         lines.append("")
     lines += ["## mean errors per sample, by op", "", "| op | " + " | ".join(ERRORS) + " |",
               "|---|" + "---|" * len(ERRORS)]
     for op, errors in report["errors_by_op"].items():
         lines.append(f"| {op} | " + " | ".join(str(errors[e]) for e in ERRORS) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _at(curve: dict, k: int) -> float:
-    """curve[k] whether the keys are ints (in memory) or strings (read back from JSON)."""
-    return curve[k] if k in curve else curve[str(k)]
 
 
 def evaluate(model_dir: str, rows_dir: Optional[str] = None, out: Optional[str] = None, n_problems: int = 500,

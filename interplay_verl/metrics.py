@@ -60,6 +60,11 @@ def pass_at_k_many(n: Sequence[int], c: Sequence[int], k: int) -> np.ndarray:
     return out
 
 
+def at_k(curve: dict, k: int) -> float:
+    """A pass@k curve's value at k, whether its keys are ints (in memory) or strings (read back from JSON)."""
+    return curve[k] if k in curve else curve[str(k)]
+
+
 def ladder(n: int) -> list[int]:
     """The k reported for n samples: 1, 2, 4, ... up to n (and at most 128)."""
     return [k for k in LADDER if k <= n]

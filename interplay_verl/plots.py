@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from interplay_verl.metrics import at_k
+
 ERROR_COLOURS = {"missing": "#9ecae1", "extra": "#fdae6b", "wrong_value": "#e6550d", "wrong_parents": "#756bb1",
                  "wrong_answer": "#636363", "unparseable": "#bdbdbd"}
 
@@ -64,7 +66,7 @@ def pass_vs_op(report: dict, path: str) -> str:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for k, colour in ((1, "C0"), (kmax, "C3")) if kmax > 1 else ((1, "C0"),):
         for kind, style in (("outcome", "-"), ("verified", "--")):
-            ax.plot(ops, [e[kind].get(k, e[kind].get(str(k))) for _, e in by_op], style, marker=".", color=colour,
+            ax.plot(ops, [at_k(e[kind], k) for _, e in by_op], style, marker=".", color=colour,
                     label=f"{kind} pass@{k}")
     ax.set(xlabel="op (operations in the problem)", ylabel="pass rate", ylim=(-0.02, 1.02),
            title=f"pass@1 and pass@{kmax} by op")
@@ -79,8 +81,8 @@ def outcome_vs_verified(report: dict, path: str) -> str:
     plt = _plt()
     by_op = sorted((int(op), entry) for op, entry in report["pass_at_k"]["by_op"].items())
     ops = [op for op, _ in by_op]
-    outcome = [e["outcome"].get(1, e["outcome"].get("1")) for _, e in by_op]
-    verified = [e["verified"].get(1, e["verified"].get("1")) for _, e in by_op]
+    outcome = [at_k(e["outcome"], 1) for _, e in by_op]
+    verified = [at_k(e["verified"], 1) for _, e in by_op]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     width = 0.4
     ax.bar([o - width / 2 for o in ops], outcome, width, label="outcome (right answer)", color="C0")
@@ -129,9 +131,9 @@ def compare_plot(names: list[str], reports: list[dict], path: str) -> str:
             table = report["pass_at_k"]
             entries = [table["overall"] if s == "all" else table["by_split"][s] for s in splits]
             xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(splits))]
-            ax.bar(xs, [e["verified"].get(k, e["verified"].get(str(k))) for e in entries], width, color=f"C{i}",
+            ax.bar(xs, [at_k(e["verified"], k) for e in entries], width, color=f"C{i}",
                     label=f"{name} verified")
-            ax.bar(xs, [e["outcome"].get(k, e["outcome"].get(str(k))) for e in entries], width, fill=False,
+            ax.bar(xs, [at_k(e["outcome"], k) for e in entries], width, fill=False,
                    edgecolor=f"C{i}", hatch="//", label=f"{name} outcome")
         ax.set_xticks(range(len(splits)))
         ax.set_xticklabels(splits)
