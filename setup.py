@@ -4,7 +4,7 @@ CPU machines: install torch==2.13.0 first (``bash recipes/setup_cpu.sh`` does it
 pip resolves an unpinned torch through verl's dependencies and pulls CUDA wheels.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 # verl 0.9.1 imports these without declaring them outside its `verl-core` extra;
 # TransferQueue (+ pyzmq, msgspec) backs its default V1 PPO trainer.
@@ -32,6 +32,15 @@ EXTRAS = {
     "test": ["pytest>=8", "hypothesis>=6"],
 }
 
+# Compiled twins of interplay_verl/verify/{parse,compare}.py (the reward's hot loop). Optional:
+# without a C compiler the install still succeeds and the Python modules do the work, slower.
+NATIVE = Extension(
+    "interplay_verl.verify._native",
+    ["interplay_verl/verify/_native.c"],
+    extra_compile_args=["-O2"],
+    optional=True,
+)
+
 setup(
     name="interplay-verl",
     version="0.1.0",
@@ -40,6 +49,7 @@ setup(
     packages=find_packages(include=["interplay_verl", "interplay_verl.*"]),
     include_package_data=True,
     package_data={"interplay_verl": ["configs/*.yaml", "problems/contexts/*.yaml"]},
+    ext_modules=[NATIVE],
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={

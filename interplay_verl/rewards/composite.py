@@ -114,7 +114,10 @@ def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_
             "process": r_pv,
             "process_acc": acc,
             "verified": float(acc == 1.0 and report.answer_correct),
-            **{k: float(len(getattr(report, k))) for k in ERROR_TYPES},
+            "missing": float(len(report.missing)),
+            "extra": float(len(report.extra)),
+            "wrong_value": float(len(report.wrong_value)),
+            "wrong_parents": float(len(report.wrong_parents)),
             "wrong_answer": float(report.wrong_answer),
             "unparseable": float(report.unparseable),
         }

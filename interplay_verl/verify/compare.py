@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Optional
 
+from interplay_verl.verify import parse as _parse
 from interplay_verl.verify.parse import ParsedSolution, normalize_name, parse_number, parse_solution
 
 ERROR_TYPES = ("missing", "extra", "wrong_value", "wrong_parents")
@@ -44,12 +45,12 @@ class GoldGraph:
     def from_solution(cls, text: str, answer: Any = None) -> "GoldGraph":
         """From a gold solution text (the paper's released data has no graph column)."""
         parsed = parse_solution(text)
-        nodes = {name: (node.value, tuple(node.parents)) for name, node in parsed.nodes.items()}
+        nodes = {name: (node.value, node.parents) for name, node in parsed.nodes.items()}
         gold_answer = parse_number(str(answer)) if answer is not None else parsed.answer
         return cls(nodes, gold_answer)
 
 
-@dataclass
+@dataclass(slots=True)
 class Report:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
@@ -64,8 +65,10 @@ class Report:
     def process_acc(self) -> float:
         if not self.n_gold:
             return 0.0
-        bad = set(self.missing) | set(self.wrong_value) | set(self.wrong_parents)
-        return (self.n_gold - len(bad)) / self.n_gold
+        bad = len(self.missing) + len(self.wrong_value) + len(self.wrong_parents)
+        if self.wrong_value and self.wrong_parents:  # one quantity may have both (missing ones have neither)
+            bad = len(self.missing) + len(set(self.wrong_value).union(self.wrong_parents))
+        return (self.n_gold - bad) / self.n_gold
 
     @property
     def verified(self) -> bool:
@@ -82,18 +85,25 @@ class Report:
         return max(0.0, 1.0 - self.penalty / self.n_gold) if self.n_gold else 0.0
 
 
-def compare(pred: ParsedSolution, gold: GoldGraph) -> Report:
-    report = Report(n_gold=len(gold.nodes), unparseable=pred.empty)
-    for name, (value, parents) in gold.nodes.items():
-        node = pred.nodes.get(name)
+def compare_nodes(pred: dict, gold: dict) -> tuple[list, list, list, list]:
+    """(missing, extra, wrong_value, wrong_parents) names; the definition of ``_native.compare``."""
+    missing, wrong_value, wrong_parents = [], [], []
+    for name, (value, parents) in gold.items():
+        node = pred.get(name)
         if node is None:
-            report.missing.append(name)
+            missing.append(name)
             continue
         if node.value is None or node.value != value:
-            report.wrong_value.append(name)
-        if tuple(node.parents) != parents:  # both sorted: multiset equality
-            report.wrong_parents.append(name)
-    report.extra = [name for name in pred.nodes if name not in gold.nodes]
+            wrong_value.append(name)
+        if node.parents != parents:  # both sorted: multiset equality
+            wrong_parents.append(name)
+    return missing, [name for name in pred if name not in gold], wrong_value, wrong_parents
+
+
+def compare(pred: ParsedSolution, gold: GoldGraph) -> Report:
+    nodes = _parse.native.compare if _parse.native is not None else compare_nodes
+    missing, extra, wrong_value, wrong_parents = nodes(pred.nodes, gold.nodes)
+    report = Report(missing, extra, wrong_value, wrong_parents, n_gold=len(gold.nodes), unparseable=pred.empty)
     report.answer_correct = pred.answer is not None and gold.answer is not None and pred.answer == gold.answer
     report.wrong_answer = not report.answer_correct
     return report

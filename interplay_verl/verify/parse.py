@@ -8,18 +8,24 @@ and a step that mentions its own letter refers to whatever that letter meant bef
 
 Parsing is one pass over ``str.split`` pieces with bounded regular expressions, so time stays
 linear in the input length whatever the input (no backtracking blow-up on adversarial text).
+
+This module is the definition. ``_native.c`` holds a compiled twin for ASCII text (what
+models write), several times faster; ``parse_solution`` uses it when the package was built
+with a C compiler and ``INTERPLAY_VERL_PURE_PYTHON`` is not set. tests/test_native.py holds
+the two to identical graphs.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Optional
+from typing import NamedTuple, Optional
 
 MAX_NAME = 200  # longer "quantity names" are not quantities
-_DEFINE = re.compile(r"\s*(.{1,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % MAX_NAME, re.S)
+_DEFINE = re.compile(r"\s*(\S.{0,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % (MAX_NAME - 1), re.S)
 _ASSIGN = re.compile(r"\s*(so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d{1,400}(?:\.\d{1,400})?")
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
@@ -81,15 +87,13 @@ def parse_linear(text: str) -> Optional[tuple[int, int]]:
     return coef, offset
 
 
-@dataclass(slots=True)
-class PredictedNode:
-    name: str
-    parents: list[str] = field(default_factory=list)
-    value: Optional[Fraction] = None
+class PredictedNode(NamedTuple):
+    parents: tuple[str, ...] = ()  # sorted: equal tuples = equal multisets
+    value: Optional[Fraction] = None  # int or Fraction
     linear: Optional[tuple[int, int]] = None  # reverse mode: value as coef*x + offset
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedSolution:
     nodes: dict[str, PredictedNode] = field(default_factory=dict)
     answer: Optional[Fraction] = None
@@ -182,15 +186,27 @@ _parse_step_cached = lru_cache(maxsize=16384)(_parse_step)
 
 
 def parse_solution(text) -> ParsedSolution:
+    """Solution text (str or UTF-8 bytes; anything else reads as empty) -> predicted graph."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     if not isinstance(text, str):
         return ParsedSolution()
+    if native is not None:
+        parsed = native.parse(text)
+        if parsed is not None:  # None: not ASCII, Python's to read
+            answer, x, nodes = parsed
+            return ParsedSolution(nodes, answer, x)
+    return parse_solution_py(text)
+
+
+def parse_solution_py(text: str) -> ParsedSolution:
+    """The definition of the parse, in Python (``_native.c`` must agree with it)."""
     low = text.lower()
     out = ParsedSolution(answer=_answer(low))
     xs = _SOLUTION_X.findall(low)
     out.x = parse_number(xs[-1]) if xs else None
-    binding: dict[str, list[str]] = {}  # letter -> quantity names it stands for (temps: several)
+    x = out.x if out.x is not None else out.answer
+    binding: dict[str, tuple[str, ...]] = {}  # letter -> quantity names it stands for (temps: several)
     nodes = out.nodes
     for chunk in _define_chunks(text, low):
         step = _parse_step_cached(chunk) if len(chunk) <= _STEP_CACHE_LEN else _parse_step(chunk)
@@ -198,30 +214,36 @@ def parse_solution(text) -> ParsedSolution:
             continue
         name, letter, hidden, segments = step
         if hidden:
-            nodes[name] = PredictedNode(name, [], None, (1, 0))
-            binding[letter] = [name]
-            continue
-        node = PredictedNode(name)
-        final_parents: Optional[list[str]] = None
-        for so, var, letters, value, linear in segments:
-            used = []
-            for tok in letters:  # through temporaries to quantities
-                bound = binding.get(tok)
-                if bound is None:
-                    used.append(UNBOUND)
+            parents, value, linear = (), None, (1, 0)
+        else:
+            final_parents: Optional[tuple[str, ...]] = None
+            value = linear = None
+            for so, var, letters, var_value, var_linear in segments:
+                used = []
+                for tok in letters:  # through temporaries to quantities
+                    used.extend(binding.get(tok, (UNBOUND,)))
+                if var == letter and (so or final_parents is None):
+                    final_parents, value, linear = tuple(used), var_value, var_linear
                 else:
-                    used.extend(bound)
-            if var == letter and (so or final_parents is None):
-                final_parents = used
-                node.value, node.linear = value, linear
-            else:
-                binding[var] = used  # a temporary stands for its operands
-        node.parents = sorted(final_parents) if final_parents else []
-        binding[letter] = [name]
-        nodes[name] = node
-    x = out.x if out.x is not None else out.answer
-    if x is not None:
-        for node in nodes.values():
-            if node.value is None and node.linear is not None:
-                node.value = node.linear[0] * x + node.linear[1]
+                    binding[var] = tuple(used)  # a temporary stands for its operands
+            parents = tuple(sorted(final_parents)) if final_parents else ()
+        if value is None and linear is not None and x is not None:
+            value = linear[0] * x + linear[1]
+        binding[letter] = (name,)
+        nodes[name] = PredictedNode(parents, value, linear)
     return out
+
+
+def _load_native():
+    """The compiled twins (parse here, compare in compare.py), or None: Python does the work."""
+    if os.environ.get("INTERPLAY_VERL_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from interplay_verl.verify import _native
+    except ImportError:  # built without a C compiler, or a checkout used without installing
+        return None
+    _native.configure(PredictedNode, _value_of, parse_number, UNBOUND)
+    return _native
+
+
+native = _load_native()
