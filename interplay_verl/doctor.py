@@ -79,7 +79,19 @@ def report() -> dict:
         "cpu backend active": status["cpu_backend_active"],
         "vllm importable": importlib.util.find_spec("vllm") is not None,
         "flash_attn importable": importlib.util.find_spec("flash_attn") is not None,
+        "compiled verifier": _verifier_status(),
     }
+
+
+def _verifier_status() -> str:
+    """The reward's parser: compiled (verify/_native.c) or pure Python (slower, same scores)."""
+    from interplay_verl.verify import parse
+
+    if parse.native is not None:
+        return "yes (verify/_native.c)"
+    if os.environ.get("INTERPLAY_VERL_PURE_PYTHON", "") not in ("", "0"):
+        return "no: INTERPLAY_VERL_PURE_PYTHON is set"
+    return "no: not built (reinstall with a C compiler: pip install -e .); pure Python, same scores, slower"
 
 
 def main(argv: list[str] | None = None) -> int:

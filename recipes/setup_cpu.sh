@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or refresh) the project virtualenv at .venv for a machine without a GPU.
 # torch==2.13.0 (CPU build) goes in first and stays pinned for everything after it.
-# Idempotent: skips pip when setup.py and the constraints are unchanged since the last run.
+# Idempotent: skips pip when setup.py, the constraints and the compiled verifier's C source
+# (interplay_verl/verify/_native.c, built in place by the editable install) are unchanged.
 # FRESH_VENV=1 rebuilds .venv from scratch.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.interplay-setup
-want=$(cat setup.py recipes/constraints-cpu.txt recipes/setup_cpu.sh | sha256sum | cut -c1-16)
+want=$(cat setup.py recipes/constraints-cpu.txt recipes/setup_cpu.sh interplay_verl/verify/_native.c | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
@@ -27,5 +28,9 @@ echo "[setup] installing torch (CPU) and interplay-verl[test] into .venv"
 .venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt torch==2.13.0
 .venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt -e '.[test]'
 .venv/bin/python -c 'import torch, verl; assert torch.__version__.startswith("2.13.0"), torch.__version__' 2>/dev/null
+if ! .venv/bin/python -c 'import interplay_verl.verify._native' 2>/dev/null; then
+  echo "[setup] WARNING: the compiled verifier did not build (no C compiler?); the reward falls back to" >&2
+  echo "[setup]          pure Python (same scores, ~3x slower) and tests/test_native.py fails" >&2
+fi
 echo "$want" > "$stamp"
 echo "[setup] done: $(.venv/bin/python -c 'import torch, verl, transformers; print("torch", torch.__version__, "verl", verl.__version__, "transformers", transformers.__version__)' 2>/dev/null)"

@@ -34,3 +34,20 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="module", params=["compiled", "python"])
+def parser(request):
+    """Run a module's cases on both parsers: verify/parse.py (the definition) and its compiled twin.
+
+    Module-scoped and restored by hand (not monkeypatch): hypothesis refuses function-scoped fixtures.
+    """
+    from interplay_verl.verify import parse
+
+    saved = parse.native
+    if request.param == "python":
+        parse.native = None
+    else:
+        assert saved is not None, "compiled verifier not built: `pip install -e .` needs a C compiler"
+    yield request.param
+    parse.native = saved

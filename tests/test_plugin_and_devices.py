@@ -74,6 +74,10 @@ def test_doctor_cli(tmp_path):
     assert info["verl"] == "0.9.1" and info["torch"].startswith("2.13.0")
     assert info["verl device"] == "cpu" and info["plugin loaded"] is True and info["cpu backend active"] is True
     assert info["vllm importable"] is False and info["flash_attn importable"] is False
+    assert info["compiled verifier"] == "yes (verify/_native.c)"
+    proc = subprocess.run([sys.executable, "-m", "interplay_verl.cli", "doctor", "--json"], capture_output=True,
+                          env={**env, "INTERPLAY_VERL_PURE_PYTHON": "1"}, text=True, timeout=300)
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["compiled verifier"].startswith("no: INTERPLAY_VERL_PURE")
     env["VERL_USE_EXTERNAL_PLUGINS"] = "none"
     proc = subprocess.run([sys.executable, "-m", "interplay_verl.cli", "doctor"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "excludes it" in proc.stdout

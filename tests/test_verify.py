@@ -32,16 +32,7 @@ GOLD = f"{STEP1} {STEP2} {STEP3} </solution> <answer> 10 </answer>"
 INFO = {"graph": json.dumps(GRAPH)}
 
 
-@pytest.fixture(autouse=True, params=["compiled", "python"])
-def parser(request, monkeypatch):
-    """Every case holds for both parsers: parse.py (the definition) and its compiled twin."""
-    from interplay_verl.verify import parse
-
-    if request.param == "python":
-        monkeypatch.setattr(parse, "native", None)
-    else:
-        assert parse.native is not None, "compiled parser not built: `pip install -e .` needs a C compiler"
-    return request.param
+pytestmark = pytest.mark.usefixtures("parser")
 
 
 def score(text, variant="gated", alpha=0.2, **extra):

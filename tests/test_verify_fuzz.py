@@ -10,6 +10,8 @@ from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 from interplay_verl.rewards.composite import KEYS, compute_score
 
+pytestmark = pytest.mark.usefixtures("parser")  # both parsers (tests/conftest.py)
+
 ROWS = [generate_row(op, mode, load_context("zoo"), seed=9, index=op)
         for op in (3, 9, 15, 20) for mode in ("forward", "reverse")]
 
@@ -81,6 +83,7 @@ def test_mutated_gold_solutions():
     "".join(chr(c) for c in range(0, 0x3000, 7)) * 40,  # control characters and unicode
     "so a = a = a = a = " * 20000,
     "Define " * 50000,
+    ("Define a" + " " * 4096 + "b as q; so q = 3. ") * 16,  # a long whitespace run inside a name
     "=" * 200000 + ";" * 200000,
     "\u200b<answer>\u00a010\u00a0</answer>",
 ])

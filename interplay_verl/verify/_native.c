@@ -336,7 +336,7 @@ static int set_binding(PyObject **binding, unsigned char letter, PyObject *names
 /* One step, s[cs:ce] = the text after a word "define". Adds its node; 0, or -1 on error. */
 static int parse_step(PyObject *text, buf_t s, Py_ssize_t cs, Py_ssize_t ce, PyObject *x,
                       PyObject **binding, PyObject *nodes) {
-    /* \s*(\S.{0,199}?)\s+as\s+([A-Za-z])\s*(?:;|,|$) */
+    /* \s*(\S(?:.{0,198}?\S)??)\s+as\s+([A-Za-z])\s*(?:;|,|$) */
     Py_ssize_t ns = skip_ws(s, cs, ce), e, limit, mend = -1;
     unsigned char letter = 0;
     if (ns >= ce) return 0;
@@ -370,7 +370,7 @@ static int parse_step(PyObject *text, buf_t s, Py_ssize_t cs, Py_ssize_t ce, PyO
     PyObject *parents = NULL, *value = NULL, *linear = NULL, *node = NULL, *names = NULL;
     int rc = -1;
     Py_ssize_t h = skip_ws(s, mend, rend);
-    if (rend - h >= 22 && starts_ci(s, h, rend, "we don't know its valu")) {
+    if (starts_ci(s, h, rend, "we don't know its valu")) {
         value = Py_NewRef(Py_None);
         linear = Py_NewRef(HiddenLinear);
         if (!(parents = PyTuple_New(0))) goto done;

@@ -25,7 +25,9 @@ from fractions import Fraction
 from typing import NamedTuple, Optional
 
 MAX_NAME = 200  # longer "quantity names" are not quantities
-_DEFINE = re.compile(r"\s*(\S.{0,%d}?)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % (MAX_NAME - 1), re.S)
+# a name starts and ends with a non-space (the shortest name that fits always does), so each
+# whitespace run is scanned once, not once per possible name length
+_DEFINE = re.compile(r"\s*(\S(?:.{0,%d}?\S)??)\s+as\s+([A-Za-z])\s*(?:;|,|$)" % (MAX_NAME - 2), re.S)
 _ASSIGN = re.compile(r"\s*(so\s+)?([A-Za-z])\s*=\s*(.*)", re.S | re.I)
 _NUMBER = re.compile(r"[-+]?\d{1,400}(?:\.\d{1,400})?")
 _LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
