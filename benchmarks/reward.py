@@ -94,6 +94,7 @@ def main(argv=None) -> int:
         "defines": "Define ",
         "equals": "so a = a = ",
         "long_name": "Define a" + " " * 4096 + "b as q; so q = 3.",
+        "temporaries": "Define t as t; u = t t t t t t t t; t = u u u u u u u u; ",  # x8 per level uncapped
     }
     result["adversarial_ms"] = {}
     verifiers = {"compiled": compute_score, "python": python(compute_score, cold=True)}

@@ -5,6 +5,7 @@ edge cases of the grammar, and random text built from the grammar's pieces. Any 
 answer, x, node order, parents, value or linear form fails.
 """
 
+import os
 import random
 import string
 
@@ -19,6 +20,8 @@ from interplay_verl.verify.compare import GoldGraph, compare_nodes
 from test_verify_fuzz import mutate
 
 native = parse.native
+# INTERPLAY_FUZZ_SCALE=100 for a long campaign (docs/verify.md records one)
+SCALE = int(os.environ.get("INTERPLAY_FUZZ_SCALE", "1"))
 pytestmark = pytest.mark.skipif(native is None, reason="compiled verifier not built (test_verify fails for it)")
 
 
@@ -72,6 +75,10 @@ EDGE_CASES = [
     "Define a as q; so q = q = 4. Define b as Q; so Q = q. Define c as r; r = 5; so r = q; r = Q.",
     "Define a as q; t = q; t = t; so q = t = 1. Define b as r; So r = q = 1; SO r = 2; r = 3.",
     "Define a as q; so q = ab + c + d5 + e_f + (g) = 1. Define b as r; so r=q=1;so  r =q",
+    # operands through temporaries, up to and past the cap (64)
+    "Define a as a; so a = 1. Define z as q; t = " + "a " * 8 + "; so q = " + "t " * 8 + ". Define y as r; so r = q.",
+    "Define a as a; so a = 1. Define z as q; t = " + "a " * 8 + "; so q = " + "t " * 8 + "a. Define y as r; so r = q",
+    "Define a as a; so a = 1. Define z as q; t = " + "a " * 9 + "; u = " + "t " * 9 + "; so q = u + t + u = 1.",
     # names: spacing, case, prefixes, periods, length
     "Define   The  Number of  Adult\tLynx . as q; so q = 1. Define the the x as r; so r = 2.",
     "Define " + "n" * 199 + " as q; so q = 1. Define " + "n" * 200 + " as r; so r = 2. Define " + "n" * 201 + " as s;",
@@ -111,13 +118,37 @@ PIECES = ["Define ", "define ", "DEFINE", " as ", " AS ", "a", "q", "x", "X", "Q
           "solution", "</solution>", "we don't know its value", "(", ")", "_"]
 
 
-@settings(max_examples=1500, deadline=None)
+def edit(text: str, rng: random.Random) -> str:
+    """A few character-level edits: what a half-trained model does to a well-formed solution."""
+    for _ in range(rng.randint(1, 8)):
+        i = rng.randrange(len(text) + 1)
+        kind = rng.randrange(4)
+        if kind == 0:
+            text = text[:i] + rng.choice(string.printable + "\x0b\x1c") + text[i:]
+        elif kind == 1:
+            text = text[:i] + text[i + rng.randint(1, 5):]
+        elif kind == 2:
+            j = rng.randrange(len(text) + 1)
+            text = text[:i] + text[min(i, j):max(i, j)] + text[i:]
+        else:
+            text = text[:i] + rng.choice([" = ", ";", ". ", " as ", "so ", "x", "*", "Define ", "0"]) + text[i:]
+    return text
+
+
+def test_character_edits_of_gold_traces_parse_identically():
+    rng = random.Random(2)
+    for _ in range(20 * SCALE):
+        for row in ROWS:
+            same(edit(row["text"], rng))
+
+
+@settings(max_examples=1500 * SCALE, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=120))
 def test_grammar_shaped_text_parses_identically(pieces):
     same("".join(pieces))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500 * SCALE, deadline=None)
 @given(st.text(alphabet=string.printable + "\x0b\x1c\x1f\x00\x7f", max_size=2000))
 def test_random_ascii_parses_identically(text):
     same(text)
@@ -134,8 +165,10 @@ def test_bad_arguments_raise_cleanly():
         native.parse(b"Define a as q")
     with pytest.raises(TypeError):
         native.compare({}, [])
+    with pytest.raises(ValueError, match="max_operands"):
+        native.configure(parse.PredictedNode, parse._value_of, parse.parse_number, parse.UNBOUND, parse.TOO_MANY, 65)
     with pytest.raises(TypeError, match="NamedTuple"):
-        native.configure(dict, parse._value_of, parse.parse_number, parse.UNBOUND)
+        native.configure(dict, parse._value_of, parse.parse_number, parse.UNBOUND, parse.TOO_MANY, 64)
 
 
 def test_errors_in_the_python_helpers_propagate_without_damage():
@@ -144,12 +177,13 @@ def test_errors_in_the_python_helpers_propagate_without_damage():
         raise RuntimeError("helper failed: " + text)
 
     try:
-        native.configure(parse.PredictedNode, boom, parse.parse_number, parse.UNBOUND)
+        native.configure(parse.PredictedNode, boom, parse.parse_number, parse.UNBOUND, parse.TOO_MANY, 64)
         with pytest.raises(RuntimeError, match="helper failed: 1_000"):
             native.parse("Define a as q; so q = 2. Define b as r; so r = 1_000. Answer: 3")
-        native.configure(parse.PredictedNode, parse._value_of, boom, parse.UNBOUND)
+        native.configure(parse.PredictedNode, parse._value_of, boom, parse.UNBOUND, parse.TOO_MANY, 64)
         with pytest.raises(RuntimeError, match=r"helper failed: 2\.5"):
             native.parse("Define a as q; so q = 2. <answer> 2.5 </answer>")
     finally:
-        native.configure(parse.PredictedNode, parse._value_of, parse.parse_number, parse.UNBOUND)
+        native.configure(parse.PredictedNode, parse._value_of, parse.parse_number, parse.UNBOUND, parse.TOO_MANY,
+                         parse.MAX_OPERANDS)
     same("Define a as q; so q = 2. Define b as r; so r = 1_000. <answer> 2.5 </answer>")

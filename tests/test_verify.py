@@ -169,6 +169,19 @@ def test_reward_fns_file_works_without_install(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "1.0", proc.stderr[-2000:]
 
 
+def test_operands_through_temporaries_are_capped():
+    """t = a a a; u = t t t; ... would grow exponentially; past 64 operands a step's parents are wrong."""
+    from interplay_verl.verify.parse import MAX_OPERANDS, TOO_MANY
+
+    chain = "t = " + "a " * 8 + "; u = " + "t " * 8 + "; "  # u stands for 64 heron operands
+    out = score(f"{STEP1} Define {FINCH} as f; {chain}so f = u = 8. {STEP3} </solution> <answer> 10 </answer>")
+    assert out["wrong_parents"] == 1.0 and out["wrong_value"] == 0.0 and out["process_acc"] == pytest.approx(2 / 3)
+    parsed = parse_solution(f"{STEP1} Define {FINCH} as f; {chain}so f = u + a = 8.")
+    assert parsed.nodes[FINCH.lower()].parents == (TOO_MANY,) and MAX_OPERANDS == 64
+    parsed = parse_solution(f"{STEP1} Define {FINCH} as f; {chain}so f = u = 8.")
+    assert parsed.nodes[FINCH.lower()].parents == (HERON.lower(),) * 64
+
+
 def test_parse_never_executes_text():
     parsed = parse_solution("Define __import__('os').system('echo hi') as a; so a = 1. Answer: 1")
     assert list(parsed.nodes) == ["__import__('os').system('echo hi')"] and parsed.answer == 1

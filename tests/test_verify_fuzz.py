@@ -84,6 +84,7 @@ def test_mutated_gold_solutions():
     "so a = a = a = a = " * 20000,
     "Define " * 50000,
     ("Define a" + " " * 4096 + "b as q; so q = 3. ") * 16,  # a long whitespace run inside a name
+    "Define t as t; " + "u = t t t t t t t t; t = u u u u u u u u; " * 2000 + "so t = u.",  # x8 per level, capped
     "=" * 200000 + ";" * 200000,
     "\u200b<answer>\u00a010\u00a0</answer>",
 ])

@@ -21,12 +21,14 @@
 #define MAX_DIGITS 400
 #define MAX_EXPR 2000
 #define FAST_DIGITS 15 /* longer integers go through Python's int() */
-#define MAX_OPERANDS 64 /* more go through a list */
+#define MAX_OPERANDS 64 /* room for parse.MAX_OPERANDS */
 
 static PyObject *NodeType;   /* parse.PredictedNode, a NamedTuple (parents, value, linear) */
 static PyObject *ValueOf;    /* parse._value_of(str) -> (value, linear) */
 static PyObject *ParseNumber; /* parse.parse_number(str) */
 static PyObject *Unbound;    /* parse.UNBOUND */
+static PyObject *TooMany;    /* parse.TOO_MANY */
+static Py_ssize_t MaxOperands; /* parse.MAX_OPERANDS */
 static PyObject *HiddenLinear; /* (1, 0): the hidden quantity is x itself */
 
 typedef const unsigned char *buf_t;
@@ -252,24 +254,7 @@ static int value_of(PyObject *text, buf_t s, Py_ssize_t a, Py_ssize_t b, PyObjec
     return 0;
 }
 
-/* operands() for a first expression naming more than MAX_OPERANDS quantities */
-static PyObject *operands_long(buf_t s, Py_ssize_t a, Py_ssize_t b, PyObject **binding) {
-    PyObject *used = PyList_New(0), *t;
-    if (!used) return NULL;
-    for (Py_ssize_t i = a; i < b; i++) {
-        if (!is_alpha(s[i]) || (i > a && is_alpha(s[i - 1])) || (i + 1 < b && is_alpha(s[i + 1]))) continue;
-        PyObject *bound = binding[s[i]];
-        if (bound ? PyList_SetSlice(used, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, bound) < 0 : PyList_Append(used, Unbound) < 0) {
-            Py_DECREF(used);
-            return NULL;
-        }
-    }
-    t = PyList_AsTuple(used);
-    Py_DECREF(used);
-    return t;
-}
-
-/* the quantities behind the isolated letters of s[a:b]: a new tuple */
+/* the quantities behind the isolated letters of s[a:b]: a new tuple; (TooMany,) past MaxOperands */
 static PyObject *operands(buf_t s, Py_ssize_t a, Py_ssize_t b, PyObject **binding) {
     PyObject *found[MAX_OPERANDS];
     Py_ssize_t count = 0;
@@ -277,7 +262,7 @@ static PyObject *operands(buf_t s, Py_ssize_t a, Py_ssize_t b, PyObject **bindin
         if (!is_alpha(s[i]) || (i > a && is_alpha(s[i - 1])) || (i + 1 < b && is_alpha(s[i + 1]))) continue;
         PyObject *bound = binding[s[i]];
         Py_ssize_t m = bound ? PyTuple_GET_SIZE(bound) : 1;
-        if (count + m > MAX_OPERANDS) return operands_long(s, a, b, binding);
+        if (count + m > MaxOperands) return PyTuple_Pack(1, TooMany);
         for (Py_ssize_t j = 0; j < m; j++) found[count++] = bound ? PyTuple_GET_ITEM(bound, j) : Unbound;
     }
     PyObject *t = PyTuple_New(count);
@@ -286,16 +271,9 @@ static PyObject *operands(buf_t s, Py_ssize_t a, Py_ssize_t b, PyObject **bindin
     return t;
 }
 
-/* sorted(names) as a tuple: insertion sort, parents are a handful of strings */
+/* sorted(names) as a tuple: insertion sort, parents are a handful of strings (<= MaxOperands) */
 static PyObject *sorted_tuple(PyObject *names) {
     Py_ssize_t n = PyTuple_GET_SIZE(names);
-    if (n > MAX_OPERANDS) {
-        PyObject *list = PySequence_List(names), *t;
-        if (!list || PyList_Sort(list) < 0) { Py_XDECREF(list); return NULL; }
-        t = PyList_AsTuple(list);
-        Py_DECREF(list);
-        return t;
-    }
     PyObject *items[MAX_OPERANDS];
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v = PyTuple_GET_ITEM(names, i);
@@ -525,9 +503,15 @@ done:
 }
 
 static PyObject *configure(PyObject *module, PyObject *args) {
-    PyObject *node_type, *value_of_fn, *parse_number_fn, *unbound;
-    if (!PyArg_ParseTuple(args, "O!OOU", &PyType_Type, &node_type, &value_of_fn, &parse_number_fn, &unbound))
+    PyObject *node_type, *value_of_fn, *parse_number_fn, *unbound, *too_many;
+    Py_ssize_t max_operands;
+    if (!PyArg_ParseTuple(args, "O!OOUUn", &PyType_Type, &node_type, &value_of_fn, &parse_number_fn, &unbound,
+                          &too_many, &max_operands))
         return NULL;
+    if (max_operands < 1 || max_operands > MAX_OPERANDS) {
+        PyErr_Format(PyExc_ValueError, "max_operands must be in [1, %d]", MAX_OPERANDS);
+        return NULL;
+    }
     if (!PyType_IsSubtype((PyTypeObject *)node_type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "node type must be a tuple subclass (a NamedTuple)");
         return NULL;
@@ -536,6 +520,8 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     Py_XSETREF(ValueOf, Py_NewRef(value_of_fn));
     Py_XSETREF(ParseNumber, Py_NewRef(parse_number_fn));
     Py_XSETREF(Unbound, Py_NewRef(unbound));
+    Py_XSETREF(TooMany, Py_NewRef(too_many));
+    MaxOperands = max_operands;
     Py_RETURN_NONE;
 }
 
@@ -545,7 +531,7 @@ static PyMethodDef methods[] = {
     {"compare", compare, METH_VARARGS,
      "compare(pred_nodes, gold_nodes) -> (missing, extra, wrong_value, wrong_parents)."},
     {"configure", configure, METH_VARARGS,
-     "configure(node_type, value_of, parse_number, unbound): the Python side this scanner defers to."},
+     "configure(node_type, value_of, parse_number, unbound, too_many, max_operands): the Python side."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -41,6 +41,11 @@ _DEFINE_SPLIT = re.compile(r"\bdefine\s+", re.I)
 _SOLUTION_END = re.compile("</solution>", re.I)
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
 UNBOUND = "<unbound>"
+# A step's operands, through temporaries, number at most this many quantities; a longer list is
+# wrong whatever it holds (no quantity has more than a handful of parents), and uncapped it
+# could grow exponentially: t = a a a; u = t t t; v = u u u ...
+MAX_OPERANDS = 64
+TOO_MANY = "<too many operands>"
 
 
 def normalize_name(name: str) -> str:
@@ -224,6 +229,9 @@ def parse_solution_py(text: str) -> ParsedSolution:
                 used = []
                 for tok in letters:  # through temporaries to quantities
                     used.extend(binding.get(tok, (UNBOUND,)))
+                    if len(used) > MAX_OPERANDS:
+                        used = [TOO_MANY]
+                        break
                 if var == letter and (so or final_parents is None):
                     final_parents, value, linear = tuple(used), var_value, var_linear
                 else:
@@ -244,7 +252,7 @@ def _load_native():
         from interplay_verl.verify import _native
     except ImportError:  # built without a C compiler, or a checkout used without installing
         return None
-    _native.configure(PredictedNode, _value_of, parse_number, UNBOUND)
+    _native.configure(PredictedNode, _value_of, parse_number, UNBOUND, TOO_MANY, MAX_OPERANDS)
     return _native
 
 
