@@ -32,7 +32,7 @@ def test_summary_scores_gold_and_garbage_exactly():
     answers = [str(r["answer"]) for r in rows]
     majority = max(set(answers), key=lambda a: (answers.count(a), -answers.index(a)))
     assert report["majority_answer_accuracy"] == answers.count(majority) / 4
-    assert report["by_op"][2] == {"problems": 2, "answer_accuracy": 1.0, "verified": 1.0, "process_reward": 1.0,
+    assert report["by_op"][2] == {"problems": 2, "samples": 2, "answer_accuracy": 1.0, "verified": 1.0, "process_reward": 1.0,
                                   "well_formed": 1.0}
     json.dumps(report)  # the report is written as JSON
 
@@ -100,6 +100,7 @@ def test_evaluation_report_files_agree_and_plots_open(tiny_model, tmp_path):
     table = report["pass_at_k"]
     assert report["problems"] == 19 and report["samples"] == 38 and table["k"] == [1, 2]
     assert {s: e["problems"] for s, e in table["by_split"].items()} == {"id": 9, "ood_edge": 4, "ood_hard": 6}
+    assert all((e["problems"], e["samples"]) == (1, 2) for e in report["by_op"].values())
     with open(out / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
