@@ -4,6 +4,9 @@ CPU machines: install torch==2.13.0 first (``bash recipes/setup_cpu.sh`` does it
 pip resolves an unpinned torch through verl's dependencies and pulls CUDA wheels.
 """
 
+import hashlib
+from pathlib import Path
+
 from setuptools import Extension, find_packages, setup
 
 # verl 0.9.1 imports these without declaring them outside its `verl-core` extra;
@@ -34,9 +37,14 @@ EXTRAS = {
 
 # Compiled twins of interplay_verl/verify/{parse,compare}.py (the reward's hot loop). Optional:
 # without a C compiler the install still succeeds and the Python modules do the work, slower.
+# The source's hash is compiled in: parse.py ignores a .so built from another version of the file
+# (an editable checkout after `git pull`, before the next `pip install -e .`).
+NATIVE_SOURCE = "interplay_verl/verify/_native.c"
+NATIVE_SHA256 = hashlib.sha256((Path(__file__).parent / NATIVE_SOURCE).read_bytes()).hexdigest()
 NATIVE = Extension(
     "interplay_verl.verify._native",
-    ["interplay_verl/verify/_native.c"],
+    [NATIVE_SOURCE],
+    define_macros=[("SOURCE_SHA256", f'"{NATIVE_SHA256}"')],
     extra_compile_args=["-O2"],
     optional=True,
 )

@@ -187,3 +187,12 @@ def test_errors_in_the_python_helpers_propagate_without_damage():
         native.configure(parse.PredictedNode, parse._value_of, parse.parse_number, parse.UNBOUND, parse.TOO_MANY,
                          parse.MAX_OPERANDS)
     same("Define a as q; so q = 2. Define b as r; so r = 1_000. <answer> 2.5 </answer>")
+
+
+def test_a_build_of_another_version_of_the_source_is_ignored(monkeypatch):
+    """An editable checkout after `git pull`, before `pip install -e .` rebuilds: Python does the work."""
+    monkeypatch.setattr(native, "SOURCE_SHA256", "0" * 64)
+    with pytest.warns(RuntimeWarning, match="changed since its extension was built"):
+        assert parse._load_native() is None
+    monkeypatch.undo()
+    assert parse._load_native() is native

@@ -17,6 +17,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#ifndef SOURCE_SHA256 /* setup.py passes the sha256 of this file */
+#define SOURCE_SHA256 "unknown"
+#endif
+
 #define MAX_NAME 200
 #define MAX_DIGITS 400
 #define MAX_EXPR 2000
@@ -540,5 +544,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "_native", 
 PyMODINIT_FUNC PyInit__native(void) {
     HiddenLinear = Py_BuildValue("(ii)", 1, 0);
     if (!HiddenLinear) return NULL;
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) Py_CLEAR(m);
+    return m;
 }

@@ -17,8 +17,10 @@ the two to identical graphs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import warnings
 from functools import lru_cache
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -252,6 +254,15 @@ def _load_native():
         from interplay_verl.verify import _native
     except ImportError:  # built without a C compiler, or a checkout used without installing
         return None
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_native.c")
+    if os.path.exists(source):  # a checkout: the .so must be built from this very file
+        with open(source, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        if digest != getattr(_native, "SOURCE_SHA256", None):
+            warnings.warn("interplay_verl/verify/_native.c changed since its extension was built; the "
+                          "verifier runs in Python (same scores, slower) until `pip install -e .` rebuilds it",
+                          RuntimeWarning, stacklevel=2)
+            return None
     _native.configure(PredictedNode, _value_of, parse_number, UNBOUND, TOO_MANY, MAX_OPERANDS)
     return _native
 
