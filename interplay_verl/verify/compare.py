@@ -65,9 +65,8 @@ class Report:
     def process_acc(self) -> float:
         if not self.n_gold:
             return 0.0
-        bad = len(self.missing) + len(self.wrong_value) + len(self.wrong_parents)
-        if self.wrong_value and self.wrong_parents:  # one quantity may have both (missing ones have neither)
-            bad = len(self.missing) + len(set(self.wrong_value).union(self.wrong_parents))
+        # a quantity may have a wrong value and wrong parents; a missing one has neither
+        bad = len(self.missing) + len(set(self.wrong_value).union(self.wrong_parents))
         return (self.n_gold - bad) / self.n_gold
 
     @property
