@@ -1,4 +1,4 @@
-"""The plots people look at instead of tables: evaluation, comparison, the filter, RL curves.
+"""The plots people look at instead of tables: training loss, evaluation, comparison, the filter, RL curves.
 
 Every plot reads the numbers that the JSON/CSV/Markdown beside it are written from, so they
 never disagree. Files are written atomically (a killed run leaves none
@@ -160,6 +160,16 @@ def filter_report(report: dict, path: str) -> str:
            title=f"edge of competence: pass@1 <= {band['tau_1']}, pass@{band['k']} >= {band['tau_k']} ({band['metric']})")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def training_loss(curve: list[tuple[int, float]], path: str, title: str) -> str:
+    """A training stage's loss per step (pre-/mid-training), beside its manifest."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([s for s, _ in curve], [v for _, v in curve], lw=1)
+    ax.set(xlabel="step", ylabel="train loss (nats/token)", yscale="log", title=title)
+    ax.grid(alpha=0.3)
     return _save(fig, path)
 
 

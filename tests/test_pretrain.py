@@ -9,6 +9,7 @@ import time
 
 import psutil
 import pytest
+from PIL import Image
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from interplay_verl.corpus import build
@@ -53,6 +54,8 @@ def test_pretrain_then_midtrain_learn_and_export(corpora, tiny_model):
         with open(os.path.join(stage, "manifest.json")) as f:
             manifest = json.load(f)
         assert manifest["result"]["steps"] == steps and manifest["git"] is not None
+        with Image.open(os.path.join(stage, "loss.png")) as png:  # the loss plot beside the manifest
+            assert png.format == "PNG" and png.size == (720, 420)
 
         hf = os.path.join(stage, "hf")
         model = AutoModelForCausalLM.from_pretrained(hf)

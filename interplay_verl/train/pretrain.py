@@ -170,23 +170,6 @@ def loss_curve(out: str, key: str = "train/loss") -> list[tuple[int, float]]:
     return sorted(curve.items())
 
 
-def plot_loss(curve: list[tuple[int, float]], path: str, title: str) -> str:
-    """The stage's training loss per step, as a PNG beside its manifest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([s for s, _ in curve], [v for _, v in curve], lw=1)
-    ax.set(xlabel="step", ylabel="train loss (nats/token)", yscale="log", title=title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def finished(out: str, stage: str) -> Optional[dict]:
     """A finished stage's result (its DONE marker is written last), or None: reruns skip it."""
     if not os.path.exists(os.path.join(out, DONE)):
@@ -203,6 +186,7 @@ def require_model(model: str) -> None:
 
 def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
         extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
+    from interplay_verl import plots
     from interplay_verl.manifest import write_manifest
 
     out = os.path.abspath(out)
@@ -227,7 +211,7 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
     hf = export_hf(out)
     curve = loss_curve(out)
     if curve:
-        plot_loss(curve, os.path.join(out, "loss.png"), f"{cfg['stage']}: {cfg.get('description', '')}")
+        plots.training_loss(curve, os.path.join(out, "loss.png"), f"{cfg['stage']}: {cfg.get('description', '')}")
     result = {"hf": hf, "steps": curve[-1][0] if curve else 0, "loss_first": curve[0][1] if curve else None,
               "loss_last": curve[-1][1] if curve else None, "launches": attempt + 1,
               "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
