@@ -30,7 +30,7 @@ echo "[setup] installing torch (CPU) and interplay-verl[test] into .venv"
 .venv/bin/python -c 'import torch, verl; assert torch.__version__.startswith("2.13.0"), torch.__version__' 2>/dev/null
 if ! .venv/bin/python -c 'import interplay_verl.verify._native' 2>/dev/null; then
   echo "[setup] WARNING: the compiled verifier did not build (no C compiler?); the reward falls back to" >&2
-  echo "[setup]          pure Python (same scores, ~3x slower) and tests/test_native.py fails" >&2
+  echo "[setup]          pure Python (same scores, slower) and the tests of the compiled verifier fail" >&2
 fi
 echo "$want" > "$stamp"
 echo "[setup] done: $(.venv/bin/python -c 'import torch, verl, transformers; print("torch", torch.__version__, "verl", verl.__version__, "transformers", transformers.__version__)' 2>/dev/null)"
