@@ -69,10 +69,6 @@ static Py_ssize_t scan_number(buf_t s, Py_ssize_t i, Py_ssize_t n) {
     return j;
 }
 
-static PyObject *substring(PyObject *text, Py_ssize_t a, Py_ssize_t b) {
-    return PyUnicode_Substring(text, a, b);
-}
-
 /* a number matched by scan_number -> int (fast) or parse_number(text) */
 static PyObject *number(PyObject *text, buf_t s, Py_ssize_t a, Py_ssize_t b) {
     Py_ssize_t i = a;
@@ -84,7 +80,7 @@ static PyObject *number(PyObject *text, buf_t s, Py_ssize_t a, Py_ssize_t b) {
         for (j = i; j < b && is_digit(s[j]); j++) v = v * 10 + (s[j] - '0');
         if (j == b) return PyLong_FromLongLong(neg ? -v : v);
     }
-    PyObject *sub = substring(text, a, b);
+    PyObject *sub = PyUnicode_Substring(text, a, b);
     if (!sub) return NULL;
     PyObject *r = PyObject_CallOneArg(ParseNumber, sub);
     Py_DECREF(sub);
@@ -242,7 +238,7 @@ static int value_of(PyObject *text, buf_t s, Py_ssize_t a, Py_ssize_t b, PyObjec
             return *linear ? 0 : -1;
         }
     }
-    PyObject *sub = substring(text, a, b);
+    PyObject *sub = PyUnicode_Substring(text, a, b);
     if (!sub) return -1;
     PyObject *pair = PyObject_CallOneArg(ValueOf, sub);
     Py_DECREF(sub);
@@ -310,9 +306,9 @@ static PyObject *evaluate(PyObject *linear, PyObject *x) {
     return v;
 }
 
-static int set_binding(PyObject **binding, unsigned char letter, PyObject *names) {
+/* the letter now stands for these names (a new reference, stolen) */
+static void set_binding(PyObject **binding, unsigned char letter, PyObject *names) {
     Py_XSETREF(binding[letter], names);
-    return names ? 0 : -1;
 }
 
 /* One step, s[cs:ce] = the text after a word "define". Adds its node; 0, or -1 on error. */
@@ -388,8 +384,8 @@ static int parse_step(PyObject *text, buf_t s, Py_ssize_t cs, Py_ssize_t ce, PyO
                     Py_CLEAR(value);
                     Py_CLEAR(linear);
                     if (value_of(text, s, l, b < l + MAX_EXPR ? b : l + MAX_EXPR, &value, &linear) < 0) goto done_segments;
-                } else if (set_binding(binding, var, used) < 0) { /* a temporary stands for its operands */
-                    goto done_segments;
+                } else {
+                    set_binding(binding, var, used); /* a temporary stands for its operands */
                 }
             }
             a = b + 1;
