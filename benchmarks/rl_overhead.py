@@ -35,7 +35,7 @@ CONSTANT = os.path.join(ROOT, "benchmarks", "assets", "constant_reward.py")
 
 def prepare(root: str, model: str | None, problems: int) -> tuple[str, str]:
     from interplay_verl.data.rl import write_rl_parquet
-    from interplay_verl.evaluation import load_rows, spread
+    from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.assets import build_tiny_model
     from interplay_verl.problems.generate import main as generate_main
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 PARTIAL_PREFIX = ".partial-"
 

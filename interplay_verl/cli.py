@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),

@@ -13,7 +13,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Optional
+from collections.abc import Sequence
 
 from interplay_verl.metrics import at_k
 

@@ -20,9 +20,10 @@ import json
 import os
 import sys
 import time
-from typing import Iterator, Optional
+from typing import Optional
 
-from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, parquet_files
+from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet
+from interplay_verl.data.rows import RowsError, iter_texts, row_files
 
 DEFAULT_BLOCK = 2048
 WINDOW = 8192  # documents packed together; larger packs tighter, costs memory
@@ -31,30 +32,7 @@ ROW_GROUP = 64  # blocks per parquet row group: the unit a random read decodes
 
 
 class CorpusError(ValueError):
-    pass
-
-
-def row_files(rows: str) -> list[str]:
-    """Parquet shards of a generation directory (or one parquet file), in a fixed order."""
-    try:
-        return parquet_files(rows)
-    except FileNotFoundError:
-        raise CorpusError(f"{rows}: no parquet shards (expected the output of `interplay-verl generate`)") from None
-
-
-def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None) -> Iterator[str]:
-    import pyarrow.parquet as pq
-
-    n = 0
-    for path in row_files(rows):
-        names = pq.ParquetFile(path).schema_arrow.names
-        if column not in names:
-            raise CorpusError(f"{path}: no column {column!r} (has {', '.join(names)})")
-        for text in pq.read_table(path, columns=[column]).column(column).to_pylist():
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield text
+    """A corpus that cannot be built (bad block size, no rows, a tokenizer without EOS)."""
 
 
 def pack(lengths: list[int], block_size: int) -> list[list[int]]:
@@ -186,7 +164,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.cli import report
 
     return report("corpus", lambda: build(args.rows, args.tokenizer, args.out, args.block_size, args.max_docs,
-                                          args.quiet), (CorpusError,))
+                                          args.quiet), (CorpusError, RowsError))
 
 
 if __name__ == "__main__":

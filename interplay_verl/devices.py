@@ -7,13 +7,17 @@ workers, or that a GPU run wants flash attention and vLLM.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata as md
 import os
+import sys
 from typing import Literal
 
 Device = Literal["cpu", "gpu"]
 Trainer = Literal["ppo", "sft"]
 
 CPU_ENV = {"VERL_PLATFORM": "cpu"}
+ENTRY_POINT = "interplay_verl"  # our entry point in verl's `verl.plugins` group
 
 
 class DeviceSetupError(RuntimeError):
@@ -27,10 +31,6 @@ def gpu_count() -> int:
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:
         return 0
-
-
-def detect_device() -> Device:
-    return "gpu" if gpu_count() > 0 else "cpu"
 
 
 def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1) -> list[str]:
@@ -95,8 +95,6 @@ def check_device(device: Device) -> None:
         return
     if gpu_count() > 0 and os.environ.get("VERL_PLATFORM", "").lower() != "cpu":
         return
-    from interplay_verl.doctor import plugin_status
-
     status = plugin_status()
     if os.environ.get("VERL_PLATFORM", "").strip().lower() != "cpu":
         raise DeviceSetupError(
@@ -110,3 +108,43 @@ def check_device(device: Device) -> None:
             "`verl.plugins` entry point) and make sure VERL_USE_EXTERNAL_PLUGINS is unset or "
             "names `interplay_verl`; `interplay-verl doctor` shows the details."
         )
+
+
+def plugin_status() -> dict:
+    """Import verl (which loads plugins) and report whether ours actually loaded."""
+    import verl  # noqa: F401  (runs verl's plugin discovery in this process)
+
+    eps = [ep for ep in md.entry_points(group="verl.plugins") if ep.name == ENTRY_POINT]
+    loaded = bool(getattr(sys.modules.get("interplay_verl.plugin"), "LOADED", False))
+    reason = "loaded"
+    if not eps:
+        reason = "entry point `interplay_verl` of group `verl.plugins` is not installed"
+    elif not loaded:
+        policy = os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")
+        if policy.strip().lower() == "none" or (
+            policy.strip().lower() != "auto" and ENTRY_POINT not in [p.strip() for p in policy.split(",")]
+        ):
+            reason = f"VERL_USE_EXTERNAL_PLUGINS={policy!r} excludes it"
+        else:
+            try:
+                importlib.import_module(eps[0].value)
+                reason = "verl did not load it"
+            except Exception as exc:  # the error verl swallowed
+                reason = f"import failed: {type(exc).__name__}: {exc}"
+    from interplay_verl.backends import cpu
+
+    return {
+        "entry_point_installed": bool(eps),
+        "plugin_loaded": loaded,
+        # activate() is a no-op unless VERL_PLATFORM=cpu; it covers a process that imported
+        # verl before setting the variable (the plugin ran, but with the backend off).
+        "cpu_backend_active": loaded and (cpu.is_active() or cpu.activate()),
+        "reason": reason,
+    }
+
+
+def require_plugin() -> None:
+    """Raise if verl did not load our plugin (used by launchers and the test suite)."""
+    status = plugin_status()
+    if not status["plugin_loaded"]:
+        raise RuntimeError(f"interplay_verl's verl plugin is not active: {status['reason']}")

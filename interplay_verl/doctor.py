@@ -6,14 +6,12 @@ up only as a run on the wrong device. This module checks the result, not the int
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 import importlib.util
 import os
 import sys
 
-ENTRY_POINT = "interplay_verl"
-
+from interplay_verl.devices import gpu_count, plugin_status
 
 def _version(dist: str) -> str:
     try:
@@ -22,58 +20,20 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def plugin_status() -> dict:
-    """Import verl (which loads plugins) and report whether ours actually loaded."""
-    import verl  # noqa: F401  (runs verl's plugin discovery in this process)
-
-    eps = [ep for ep in md.entry_points(group="verl.plugins") if ep.name == ENTRY_POINT]
-    loaded = bool(getattr(sys.modules.get("interplay_verl.plugin"), "LOADED", False))
-    reason = "loaded"
-    if not eps:
-        reason = "entry point `interplay_verl` of group `verl.plugins` is not installed"
-    elif not loaded:
-        policy = os.environ.get("VERL_USE_EXTERNAL_PLUGINS", "auto")
-        if policy.strip().lower() == "none" or (
-            policy.strip().lower() != "auto" and ENTRY_POINT not in [p.strip() for p in policy.split(",")]
-        ):
-            reason = f"VERL_USE_EXTERNAL_PLUGINS={policy!r} excludes it"
-        else:
-            try:
-                importlib.import_module(eps[0].value)
-                reason = "verl did not load it"
-            except Exception as exc:  # the error verl swallowed
-                reason = f"import failed: {type(exc).__name__}: {exc}"
-    from interplay_verl.backends import cpu
-
-    return {
-        "entry_point_installed": bool(eps),
-        "plugin_loaded": loaded,
-        # activate() is a no-op unless VERL_PLATFORM=cpu; it covers a process that imported
-        # verl before setting the variable (the plugin ran, but with the backend off).
-        "cpu_backend_active": loaded and (cpu.is_active() or cpu.activate()),
-        "reason": reason,
-    }
-
-
-def require_plugin() -> None:
-    """Raise if verl did not load our plugin (used by launchers and the test suite)."""
-    status = plugin_status()
-    if not status["plugin_loaded"]:
-        raise RuntimeError(f"interplay_verl's verl plugin is not active: {status['reason']}")
-
-
 def report() -> dict:
     status = plugin_status()
     from verl.utils.device import get_device_name
 
-    return {
+    device, gpus = get_device_name(), gpu_count()
+    info = {
         "python": sys.version.split()[0],
         "verl": _version("verl"),
         "torch": _version("torch"),
         "transformers": _version("transformers"),
         "ray": _version("ray"),
         "VERL_PLATFORM": os.environ.get("VERL_PLATFORM", "(unset: auto-detect)"),
-        "verl device": get_device_name(),
+        "GPUs visible to torch": gpus,
+        "verl device": device,
         "plugin loaded": status["plugin_loaded"],
         "plugin detail": status["reason"],
         "cpu backend active": status["cpu_backend_active"],
@@ -81,6 +41,10 @@ def report() -> dict:
         "flash_attn importable": importlib.util.find_spec("flash_attn") is not None,
         "compiled verifier": _verifier_status(),
     }
+    if gpus == 0 and device != "cpu":
+        info["to do"] = (f"no GPU here, yet verl would run on {device!r}: set VERL_PLATFORM=cpu "
+                         "(the recipes and --device cpu do), e.g. `VERL_PLATFORM=cpu interplay-verl doctor`")
+    return info
 
 
 def _verifier_status() -> str:

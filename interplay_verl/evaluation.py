@@ -3,12 +3,11 @@
 Greedy by default; with ``--n-samples n --temperature t`` (the paper: 128 at 0.7) it reports
 unbiased pass@k (``interplay_verl.metrics``) on the ladder k = 1, 2, 4, ... <= n, outcome and
 process-verified, overall and by op, context, mode and split (ID op 2-10, OOD-edge 11-14,
-OOD-hard 15-20). Without ``--rows`` it evaluates built-in per-split sets made by the generator.
+OOD-hard 15-20). The problems are rows like every stage's (``interplay-verl eval-sets`` writes
+the per-split sets, disjoint from the training data); sampling goes through ``sampling.py``.
 
 The samples are scored by the same comparator as the RL reward
-(``interplay_verl.rewards.composite``), so what evaluation reports is what RL optimised.
-Responses are decoded as verl decodes them (``skip_special_tokens=True``); vLLM generates when
-it is installed and a GPU is visible, the CPU rollout's batched generator otherwise. An output
+(``interplay_verl.rewards.composite``), so what evaluation reports is what RL optimised. An output
 directory holds ``samples.parquet`` (one row per sample), ``report.json``, ``summary.csv``,
 ``report.md``, four plots (``plots.py``) and ``manifest.json``.
 """
@@ -16,139 +15,18 @@ directory holds ``samples.parquet`` (one row per sample), ``report.json``, ``sum
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
 import operator
 import os
 import sys
 import time
-from collections import Counter, defaultdict
-from typing import Optional, Sequence
+from collections import Counter
+from typing import Optional
+from collections.abc import Sequence
 
-EVAL_COLUMNS = ["id", "prompt", "answer", "graph", "op", "context", "mode"]
+from interplay_verl.rewards.composite import ERROR_KEYS as ERRORS
 
-
-def load_rows(rows: str, limit: Optional[int] = None) -> list[dict]:
-    """Rows of a generation directory, in its fixed file order, keeping what evaluation needs."""
-    import pyarrow.parquet as pq
-
-    from interplay_verl.corpus import row_files
-
-    out: list[dict] = []
-    for path in row_files(rows):
-        out.extend(pq.read_table(path, columns=EVAL_COLUMNS).to_pylist())
-        if limit is not None and len(out) >= limit:
-            return out[:limit]
-    return out
-
-
-def builtin_rows(per_op: int, splits: Sequence[str] = ("id", "ood_edge", "ood_hard"), contexts: Sequence[str] = ("zoo",),
-                 modes: Sequence[str] = ("forward",), seed: int = 12345) -> list[dict]:
-    """The built-in eval sets: ``per_op`` problems for every op of each split (seeded, so fixed)."""
-    from interplay_verl.metrics import SPLITS
-    from interplay_verl.problems.contexts import load_context
-    from interplay_verl.problems.rows import generate_row
-
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise ValueError(f"--splits {','.join(unknown)}: choose from {', '.join(SPLITS)}")
-    rows = []
-    for split in splits:
-        lo, hi = SPLITS[split]
-        for op in range(lo, hi + 1):
-            for context in contexts:
-                ctx = load_context(context)
-                for mode in modes:
-                    rows += [{k: v for k, v in generate_row(op, mode, ctx, seed, i).items() if k in EVAL_COLUMNS}
-                             for i in range(per_op)]
-    return rows
-
-
-def spread(rows: list[dict], n: int) -> list[dict]:
-    """``n`` rows taken round-robin over (op, context, mode), so a small n still covers every op."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        groups[(row["op"], row["context"], row["mode"])].append(row)
-    picked, queues = [], [groups[k] for k in sorted(groups)]
-    while len(picked) < n and any(queues):
-        for queue in queues:
-            if queue and len(picked) < n:
-                picked.append(queue.pop(0))
-    return picked
-
-
-@functools.lru_cache(maxsize=1)
-def _load(model_dir: str):
-    """Tokenizer and generator, loaded once for the rounds of sampling a filter or evaluation runs."""
-    from transformers import AutoTokenizer
-
-    from interplay_verl.backends.cpu.generation import HFGenerator
-
-    return AutoTokenizer.from_pretrained(model_dir), HFGenerator.from_pretrained(model_dir)
-
-
-def pick_backend(backend: str = "auto") -> str:
-    """vLLM when asked, or on "auto" when it is importable and a GPU is visible; else the CPU generator."""
-    if backend not in ("auto", "hf", "vllm"):
-        raise ValueError(f"--backend {backend!r}: choose auto, hf or vllm")
-    if backend != "auto":
-        return backend
-    from interplay_verl.devices import gpu_count
-
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return "hf"
-    return "vllm" if gpu_count() > 0 else "hf"
-
-
-def _complete_vllm(model_dir: str, prompts: Sequence[str], max_new_tokens: int, temperature: float, top_p: float,
-                   seed: int) -> list[str]:
-    """GPU path: one vLLM engine call; vLLM detokenizes with skip_special_tokens=True, as verl does."""
-    from vllm import LLM, SamplingParams as VLLMParams
-
-    llm = LLM(model=model_dir, seed=seed)
-    params = VLLMParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
-    return [out.outputs[0].text for out in llm.generate(list(prompts), params)]
-
-
-def complete(model_dir: str, prompts: Sequence[str], max_new_tokens: int = 256, temperature: float = 0.0,
-             batch_size: int = 64, quiet: bool = False, seed: int = 0, top_p: float = 1.0,
-             backend: str = "hf") -> list[str]:
-    """One completion per prompt (repeat a prompt for several samples), seeded when sampling."""
-    if pick_backend(backend) == "vllm":
-        return _complete_vllm(model_dir, prompts, max_new_tokens, temperature, top_p, seed)
-    import torch
-    from tqdm import tqdm
-
-    from interplay_verl.backends.cpu.generation import SamplingParams
-
-    tokenizer, generator = _load(model_dir)
-    params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens)
-    encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
-    texts: list[Optional[str]] = [None] * len(prompts)
-    torch.manual_seed(seed)
-    with tqdm(total=len(prompts), unit="sample", desc="generate", disable=quiet) as progress:
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            for i, done in zip(chunk, generator.generate_batch([(encoded[i], params) for i in chunk])):
-                texts[i] = tokenizer.decode(done.token_ids, skip_special_tokens=True)
-            progress.update(len(chunk))
-    return texts  # type: ignore[return-value]
-
-
-def score(rows: list[dict], completions: list[str], quiet: bool = True) -> list[dict]:
-    from tqdm import tqdm
-
-    from interplay_verl.rewards.composite import compute_score
-
-    return [compute_score(f"interplay/{r['context']}/op{r['op']}", text, r["answer"], {"graph": r["graph"]})
-            for r, text in tqdm(zip(rows, completions), total=len(rows), unit="sample", desc="verify", disable=quiet)]
-
-
-ERRORS = ("missing", "extra", "wrong_value", "wrong_parents", "wrong_answer", "unparseable")
 
 
 class Columns:
@@ -300,34 +178,39 @@ def summary_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model_dir: str, rows_dir: Optional[str] = None, out: Optional[str] = None, n_problems: int = 500,
+def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_problems: Optional[int] = None,
              max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
-             temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto",
-             per_op: int = 10, splits: Sequence[str] = ("id", "ood_edge", "ood_hard"),
-             contexts: Sequence[str] = ("zoo",), modes: Sequence[str] = ("forward",)) -> dict:
+             temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto") -> dict:
+    """Sample ``n_samples`` completions of every problem in ``rows_dir`` (or ``n_problems`` of them,
+    spread over op/context/mode), verify each, and write the report files to ``out``."""
+    from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
+    from interplay_verl.rewards.composite import score_rows
+    from interplay_verl.sampling import flat_samples, pick_backend
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
         raise ValueError(f"--n-samples {n_samples} --temperature {temperature}: several samples need temperature > 0")
     backend = pick_backend(backend)
-    problems = spread(load_rows(rows_dir), n_problems) if rows_dir else builtin_rows(per_op, splits, contexts, modes)
+    problems = load_rows(rows_dir)
+    if n_problems:
+        problems = spread(problems, n_problems)
     if not problems:
         raise ValueError(f"{rows_dir}: no rows to evaluate")
     if out:
         os.makedirs(out, exist_ok=True)
         invalidate(out)
     rows = [r for r in problems for _ in range(n_samples)]
-    completions = complete(model_dir, [r["prompt"] for r in rows], max_new_tokens, temperature, batch_size, quiet,
-                           seed, top_p, backend)
-    scores = score(rows, completions, quiet)
+    completions = flat_samples(model_dir, [r["prompt"] for r in problems], n_samples, backend, batch_size,
+                               max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                               quiet=quiet)
+    scores = score_rows(rows, completions, quiet)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
     if out:
         write_outputs(out, rows, completions, scores, report)
-        write_manifest(out, config={"model": os.path.abspath(model_dir),
-                                    "rows": os.path.abspath(rows_dir) if rows_dir else f"built-in: {per_op} per op of "
-                                    + ",".join(splits) + " x " + ",".join(contexts) + " x " + ",".join(modes), "n_problems": n_problems, "max_new_tokens": max_new_tokens,
+        write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),
+                                    "n_problems": n_problems, "max_new_tokens": max_new_tokens,
                                     "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
                                     "backend": backend, "decoding": "greedy" if temperature == 0 else "sampling"},
                        seed=seed, kind="evaluation", report={k: v for k, v in report.items() if k != "pass_at_k"})
@@ -338,16 +221,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="interplay-verl evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="Hugging Face model directory (a stage's hf/)")
-    p.add_argument("--rows", help="held-out rows (`interplay-verl generate` output); default: the built-in split sets")
+    p.add_argument("--rows", required=True,
+                   help="held-out rows: `interplay-verl eval-sets` (ID / OOD-edge / OOD-hard) or `generate` output")
     p.add_argument("--out", help="directory for samples.parquet, report.json/csv/md, plots, manifest.json")
-    p.add_argument("--n-problems", type=int, default=500, help="with --rows: problems, spread over op/context/mode")
-    p.add_argument("--per-op", type=int, default=10, help="without --rows: problems per op of each split")
-    p.add_argument("--splits", default="id,ood_edge,ood_hard", help="without --rows: which built-in splits")
+    p.add_argument("--n-problems", type=int, help="problems, spread over op/context/mode (default: all rows)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k up to k = n; the paper: 128)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto", help="auto: vLLM on a GPU if installed")
+    p.add_argument("--backend", default="auto", help="auto (vLLM on a GPU if installed), hf or vllm")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -355,9 +237,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.cli import report
 
     return report("evaluate", lambda: {k: v for k, v in evaluate(
-        args.model, args.rows, args.out, args.n_problems, args.max_new_tokens, args.batch_size, args.quiet,
-        args.n_samples, args.temperature, args.seed, args.top_p, args.backend, args.per_op,
-        [s for s in args.splits.split(",") if s]).items() if k != "errors_by_op"}, (ValueError, OSError))
+        args.model, args.rows, args.out, n_problems=args.n_problems, max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size, quiet=args.quiet, n_samples=args.n_samples, temperature=args.temperature,
+        seed=args.seed, top_p=args.top_p, backend=args.backend).items() if k != "errors_by_op"}, (ValueError, OSError))
 
 
 if __name__ == "__main__":

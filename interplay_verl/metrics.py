@@ -11,7 +11,8 @@ makes aggregating a million samples cheap next to verifying them.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Optional, Sequence
+from typing import Optional
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class Tally:
         self.meta, self.n, self.hits = list(metas), list(n), {kind: list(hits[kind]) for kind in KINDS}
 
     @classmethod
-    def from_columns(cls, problem: np.ndarray, metas: list[dict], outcome: np.ndarray, verified: np.ndarray) -> "Tally":
+    def from_columns(cls, problem: np.ndarray, metas: list[dict], outcome: np.ndarray, verified: np.ndarray) -> Tally:
         """All samples at once: ``problem[i]`` is sample i's index into ``metas`` (one per problem)."""
         size = len(metas)
         count = lambda weights=None: np.bincount(problem, weights=weights, minlength=size).astype(int).tolist()

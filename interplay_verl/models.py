@@ -31,7 +31,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def qwen2_config(profile: str, tokenizer) -> "Qwen2Config":
+def qwen2_config(profile: str, tokenizer) -> Qwen2Config:
     from transformers import Qwen2Config
 
     if profile not in PROFILES:

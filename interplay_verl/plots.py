@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 
 from interplay_verl.metrics import at_k
+from interplay_verl.rewards.composite import ERROR_KEYS
 
-ERROR_COLOURS = {"missing": "#9ecae1", "extra": "#fdae6b", "wrong_value": "#e6550d", "wrong_parents": "#756bb1",
-                 "wrong_answer": "#636363", "unparseable": "#bdbdbd"}
+PALETTE = ("#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#636363", "#bdbdbd", "#31a354", "#de2d26")
+ERROR_COLOURS = dict(zip(ERROR_KEYS, PALETTE))  # an error type added to the reward gets a colour too
 
 
 def _plt():

@@ -7,7 +7,7 @@ that silence into a loud error.
 
 from interplay_verl.backends import cpu as _cpu
 
-CPU_BACKEND_ACTIVE = _cpu.activate()
+_cpu.activate()
 LOADED = True
 
 # verl resolves trainer.v1.trainer_mode in its TaskRunner process, after importing its V1

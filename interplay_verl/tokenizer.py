@@ -11,7 +11,7 @@ a different model type of tokenizer would be silently mangled on load.
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 SPECIAL_TOKENS = ["[UNK]", "[PAD]", "[BOS]", "[EOS]"]
 TAGS = ["<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>"]
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from interplay_verl.corpus import iter_texts
+    from interplay_verl.data.rows import iter_texts
     from interplay_verl.manifest import invalidate, write_manifest
 
     p = argparse.ArgumentParser(prog="interplay-verl tokenizer", description=__doc__.splitlines()[0],

@@ -23,10 +23,20 @@ want=$(cat setup.py recipes/constraints-cpu.txt recipes/setup_cpu.sh interplay_v
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
-echo "[setup] installing torch (CPU) and interplay-verl[test] into .venv"
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt torch==2.13.0
-.venv/bin/python -m pip install -q -c recipes/constraints-cpu.txt -e '.[test]'
+log=.venv/setup.log  # pip's full output (hundreds of build warnings); shown only on failure
+echo "[setup] installing torch (CPU) and interplay-verl[test] into .venv (log: $log)"
+quiet() {
+  if ! "$@" >>"$log" 2>&1; then
+    echo "[setup] FAILED: $*" >&2
+    tail -n 40 "$log" >&2
+    echo "[setup] full log: $log" >&2
+    exit 1
+  fi
+}
+: > "$log"
+quiet .venv/bin/python -m pip install --upgrade pip
+quiet .venv/bin/python -m pip install -c recipes/constraints-cpu.txt torch==2.13.0
+quiet .venv/bin/python -m pip install -c recipes/constraints-cpu.txt -e '.[test]'
 .venv/bin/python -c 'import torch, verl; assert torch.__version__.startswith("2.13.0"), torch.__version__' 2>/dev/null
 if ! .venv/bin/python -c 'import interplay_verl.verify._native' 2>/dev/null; then
   echo "[setup] WARNING: the compiled verifier did not build (no C compiler?); the reward falls back to" >&2

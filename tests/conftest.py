@@ -19,7 +19,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def pytest_sessionstart(session):
     # verl swallows plugin import errors; without this a broken plugin would surface as
     # confusing CUDA errors deep in unrelated tests instead of one clear failure.
-    from interplay_verl.doctor import require_plugin
+    from interplay_verl.devices import require_plugin
 
     require_plugin()
 

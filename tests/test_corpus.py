@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from interplay_verl.corpus import CorpusError, build, iter_texts, pack
+from interplay_verl.corpus import CorpusError, build, pack
+from interplay_verl.data.rows import RowsError, iter_texts
 from interplay_verl.data.packed import PackedCorpusDataset, block_tensors
 from interplay_verl.problems.generate import main as generate_main
 from interplay_verl.tokenizer import TAGS, check_round_trip
@@ -88,7 +89,7 @@ def test_corpus_is_byte_identical_on_rebuild_and_rejects_bad_input(generated, tm
     build(rows, tok_dir, a, block_size=512, quiet=True)
     build(rows, tok_dir, b, block_size=512, quiet=True)
     assert digest(a) == digest(b) and digest(a)
-    with pytest.raises(CorpusError, match="no parquet shards"):
+    with pytest.raises(RowsError, match="no parquet shards"):
         build(str(tmp_path), tok_dir, str(tmp_path / "c"))
     with pytest.raises(CorpusError, match="no document fits in --block-size 16"):
         build(rows, tok_dir, str(tmp_path / "d"), block_size=16, quiet=True)

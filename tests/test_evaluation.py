@@ -4,7 +4,10 @@ import json
 
 import pytest
 
-from interplay_verl.evaluation import complete, score, spread, summarize
+from interplay_verl.data.rows import spread
+from interplay_verl.evaluation import summarize
+from interplay_verl.rewards.composite import score_rows as score
+from interplay_verl.sampling import flat_samples
 from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 
@@ -37,12 +40,29 @@ def test_summary_scores_gold_and_garbage_exactly():
     json.dumps(report)  # the report is written as JSON
 
 
-def test_complete_decodes_like_verl(tiny_model):
+def test_sampling_decodes_like_verl(tiny_model):
     rows = _rows([2], per_op=3)
-    texts = complete(tiny_model, [r["prompt"] for r in rows], max_new_tokens=8, batch_size=2, quiet=True)
+    texts = flat_samples(tiny_model, [r["prompt"] for r in rows], backend="hf", batch_size=2, max_new_tokens=8,
+                         quiet=True)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
-    again = complete(tiny_model, [r["prompt"] for r in rows], max_new_tokens=8, batch_size=3, quiet=True)
+    again = flat_samples(tiny_model, [r["prompt"] for r in rows], backend="hf", batch_size=3, max_new_tokens=8,
+                         quiet=True)
     assert again == texts  # greedy: independent of batching
+
+
+def test_sampler_groups_n_samples_per_prompt(tiny_model):
+    from interplay_verl.sampling import sampler
+
+    prompts = [r["prompt"] for r in _rows([2, 3], per_op=1)]
+    groups = sampler(tiny_model, "hf").sample(prompts, [3, 1], max_new_tokens=6, temperature=1.0, seed=5, quiet=True)
+    assert [len(g) for g in groups] == [3, 1]
+    flat = flat_samples(tiny_model, prompts, [3, 1], backend="hf", max_new_tokens=6, temperature=1.0, seed=5,
+                        quiet=True)
+    assert flat == groups[0] + groups[1]  # same seed, same texts, flattened prompt by prompt
+    with pytest.raises(ValueError, match="one non-negative count per prompt"):
+        sampler(tiny_model, "hf").sample(prompts, [1])
+    with pytest.raises(ValueError, match="--backend 'tpu'"):
+        sampler(tiny_model, "tpu")
 
 
 def test_pass_at_k_table_is_exact():
@@ -84,17 +104,19 @@ def test_sampled_evaluation_reports_the_ladder_and_is_seeded(tiny_model, tmp_pat
 
 
 def test_evaluation_report_files_agree_and_plots_open(tiny_model, tmp_path):
-    """Built-in split sets, n samples per problem: JSON, CSV and Markdown carry the same numbers."""
+    """The per-split eval sets, n samples per problem: JSON, CSV and Markdown carry the same numbers."""
     import csv
 
     import pyarrow.parquet as pq
     from PIL import Image
 
+    from interplay_verl.data.eval_sets import main as eval_sets_main
     from interplay_verl.evaluation import main as evaluate_main
     from interplay_verl.plots import EVALUATION_PLOTS
 
-    out = tmp_path / "eval"
-    assert evaluate_main(["--model", tiny_model, "--out", str(out), "--per-op", "1", "--n-samples", "2",
+    out, sets = tmp_path / "eval", str(tmp_path / "sets")
+    assert eval_sets_main(["--out", sets, "--per-op", "1"]) == 0
+    assert evaluate_main(["--model", tiny_model, "--rows", sets, "--out", str(out), "--n-samples", "2",
                           "--temperature", "1.0", "--max-new-tokens", "4", "--quiet", "--backend", "hf"]) == 0
     report = json.loads((out / "report.json").read_text())
     table = report["pass_at_k"]
@@ -159,3 +181,20 @@ def test_budget_matches_the_papers_accounting():
     result = account(os.path.join(configs, "pretrain_paper.yaml"), None, "interplay_grpo", 2048, 1000.0, 5.3, [0.5], [200])
     assert result["pretrain_tokens"] == 19073 * 256 * 2048  # ~10B tokens, SPEC section 10
     assert result["rl"]["tokens_per_step"] == pytest.approx(5.3 * 1024 * 6 * 1000)
+
+
+def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
+    from interplay_verl.data.eval_sets import EVAL_SEED, write_eval_sets
+    from interplay_verl.data.rows import load_rows, read_ids
+    from interplay_verl.problems.generate import main as generate_main
+
+    train = str(tmp_path / "train")  # the same seed and op as the eval set: its first rows are the same problems
+    assert generate_main(["--ops", "2:1.0", "--per-op", "3", "--seed", str(EVAL_SEED), "--out", train, "--quiet"]) == 0
+    out = str(tmp_path / "eval")
+    result = write_eval_sets(out, per_op=4, splits=["id", "ood_edge"], disjoint_from=[train])
+    assert result == {"rows": 13 * 4 - 3, "excluded": 3, "by_split": {"id": 9 * 4 - 3, "ood_edge": 16}}
+    rows = load_rows(out)
+    assert not read_ids(out) & read_ids(train) and sorted({r["op"] for r in rows}) == list(range(2, 15))
+    assert json.load(open(f"{out}/manifest.json"))["kind"] == "eval_sets"
+    with pytest.raises(ValueError, match="splits \\['hard'\\]"):
+        write_eval_sets(str(tmp_path / "x"), splits=["hard"])

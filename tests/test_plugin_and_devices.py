@@ -12,7 +12,7 @@ from interplay_verl.devices import DeviceSetupError, check_device, verl_override
 CHECK = """
 import json
 from interplay_verl.devices import check_device, DeviceSetupError
-from interplay_verl.doctor import plugin_status, require_plugin
+from interplay_verl.devices import plugin_status, require_plugin
 try:
     check_device("cpu"); err = None
 except DeviceSetupError as e:

@@ -132,6 +132,7 @@ def test_verify_batch_scores_samples_against_one_gold():
 def test_never_raises_and_same_keys(bad):
     out = score(bad)
     assert tuple(out) == KEYS and 0.0 <= out["score"] <= 1.0
+    assert out["reward_error"] == 0.0  # a crash inside the reward would also score 0: this tells them apart
 
 
 def test_gold_from_paper_style_solution_text_and_dict_ground_truth():
@@ -145,7 +146,8 @@ def test_bad_reward_kwargs():
         check_reward_kwargs("best", 0.2)
     with pytest.raises(ValueError, match="must be in \\[0, 1\\]"):
         check_reward_kwargs("gated", 2)
-    assert score(GOLD, variant="best")["score"] == 0.0  # inside the trainer: no exception
+    bad = score(GOLD, variant="best")  # inside the trainer: no exception, the failure reported
+    assert bad["score"] == 0.0 and bad["reward_error"] == 1.0
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])

@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interplay_verl.problems.contexts import load_context
@@ -19,6 +19,7 @@ ROWS = [generate_row(op, mode, load_context("zoo"), seed=9, index=op)
 def check(text, row, variant="gated"):
     out = compute_score("interplay/zoo", text, row["answer"], {"graph": row["graph"]}, variant=variant, alpha=0.2)
     assert tuple(out) == KEYS
+    assert out["reward_error"] == 0.0, "the reward failed internally (it scores 0 instead of raising)"
     assert all(isinstance(v, float) for v in out.values())
     assert 0.0 <= out["score"] <= 1.0 and 0.0 <= out["process"] <= 1.0 and 0.0 <= out["process_acc"] <= 1.0
     return out
@@ -107,3 +108,28 @@ def test_random_solution_shaped_text(pieces):
     text = "".join(pieces)
     for row in (ROWS[0], ROWS[1]):
         check(text, row, variant="strict")
+
+
+def test_a_fault_in_the_parser_fails_these_tests(monkeypatch):
+    """The checks above are not satisfied by a reward that crashes and scores 0: with a parser that
+    raises on some inputs, the fuzz check and the never-raises test both fail."""
+    import interplay_verl.rewards.composite as composite
+    from test_verify import test_never_raises_and_same_keys  # tests/ is on sys.path (pytest prepend mode)
+
+    real = composite.parse_solution
+
+    def faulty(text):
+        if isinstance(text, str) and "Define" in text:
+            raise IndexError("injected fault")
+        return real(text)
+
+    monkeypatch.setattr(composite, "parse_solution", faulty)
+    gold_text = ROWS[0]["text"].split("<solution>", 1)[1]
+    with pytest.raises(AssertionError, match="failed internally"):
+        check(gold_text, ROWS[0])
+    with pytest.raises(AssertionError):
+        test_random_solution_shaped_text.hypothesis.inner_test(["Define ", "a", " as ", "q"])
+    with pytest.raises(AssertionError):
+        test_never_raises_and_same_keys("Define " * 10000)
+    monkeypatch.setattr(composite, "parse_solution", real)
+    check(gold_text, ROWS[0])  # and without the fault the same input passes

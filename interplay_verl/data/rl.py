@@ -13,9 +13,6 @@ import os
 import sys
 from typing import Optional
 
-RL_COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
-
-
 def rl_record(row: dict, index: int) -> dict:
     return {
         "data_source": f"interplay/{row['context']}/op{row['op']}",
@@ -54,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--limit", type=int, help="first N rows, spread over op/context/mode")
     args = parser.parse_args(argv)
     from interplay_verl.cli import report
-    from interplay_verl.evaluation import load_rows, spread
+    from interplay_verl.data.rows import load_rows, spread
 
     def work() -> dict:
         rows = load_rows(args.rows)

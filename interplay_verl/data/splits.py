@@ -13,16 +13,8 @@ import json
 import sys
 from typing import Optional
 
-from interplay_verl.atomic import atomic_write_parquet, parquet_files
-
-
-def read_ids(path: str) -> set[str]:
-    import pyarrow.parquet as pq
-
-    ids: set[str] = set()
-    for f in parquet_files(path):
-        ids.update(pq.read_table(f, columns=["id"]).column("id").to_pylist())
-    return ids
+from interplay_verl.atomic import atomic_write_parquet
+from interplay_verl.data.rows import read_ids, row_files
 
 
 def overlap_report(paths: list[str]) -> dict:
@@ -39,7 +31,7 @@ def exclude(source: str, against: list[str], out_file: str) -> dict:
     import pyarrow.parquet as pq
 
     banned = set().union(*(read_ids(p) for p in against)) if against else set()
-    table = pa.concat_tables([pq.read_table(f) for f in parquet_files(source)])
+    table = pa.concat_tables([pq.read_table(f) for f in row_files(source)])
     keep = pc.invert(pc.is_in(table.column("id"), value_set=pa.array(sorted(banned), type=pa.string())))
     kept = table.filter(keep)
     atomic_write_parquet(kept, out_file)

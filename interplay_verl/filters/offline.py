@@ -20,7 +20,8 @@ import os
 import sys
 import time
 from collections import defaultdict
-from typing import Optional, Sequence
+from typing import Optional
+from collections.abc import Sequence
 
 from interplay_verl.filters.band import IN_BAND, OUT_OF_REACH, SATURATED, STATES, UNSETTLED, Band, StoppingRule, classify
 
@@ -75,14 +76,16 @@ def _by_op(rows: list[dict], sampling: AdaptiveSampling, other: list[int]) -> di
 def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: StoppingRule = StoppingRule(),
                n_problems: Optional[int] = None, round_size: int = 8, adaptive: bool = True,
                temperature: float = 1.0, max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0,
-               quiet: bool = False) -> dict:
+               quiet: bool = False, backend: str = "auto") -> dict:
     import pyarrow as pa
 
     from interplay_verl import plots
     from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
     from interplay_verl.data.rl import write_rl_parquet
-    from interplay_verl.evaluation import complete, load_rows, score, spread
+    from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
+    from interplay_verl.rewards.composite import score_rows
+    from interplay_verl.sampling import flat_samples
 
     if temperature <= 0:
         raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
@@ -109,10 +112,11 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
         sampled = [rows[i] for i in owners]
         if not quiet:
             print(f"[filter] round {rounds}: {len(todo)} problems unsettled, {len(owners)} samples", flush=True)
-        texts = complete(model, [r["prompt"] for r in sampled], max_new_tokens, temperature, batch_size, quiet,
-                         seed=seed * 1000003 + rounds)
+        texts = flat_samples(model, [rows[i]["prompt"] for i, _ in todo], [m for _, m in todo], backend, batch_size,
+                             max_new_tokens=max_new_tokens, temperature=temperature, seed=seed * 1000003 + rounds,
+                             quiet=quiet)
         results: dict[int, list[bool]] = defaultdict(list)
-        for i, s in zip(owners, score(sampled, texts)):
+        for i, s in zip(owners, score_rows(sampled, texts)):
             results[i].append(s[band.metric] == 1.0)
             other[i] += int(s[other_metric] == 1.0)
         for i, successes in results.items():
@@ -176,6 +180,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (RL rollouts use 1.0)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--backend", default="auto", help="auto (vLLM on a GPU if installed), hf or vllm")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -186,7 +191,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         rule = StoppingRule(args.n_max, args.give_up_after, args.z)
         result = run_filter(args.model, args.rows, args.out, band, rule, args.n_problems, args.round_size,
                             not args.fixed, args.temperature, args.max_new_tokens, args.batch_size, args.seed,
-                            args.quiet)
+                            args.quiet, args.backend)
         return {k: result[k] for k in ("problems", "kept", "dropped", "samples_used", "sample_share", "seconds")}
 
     return report("filter", work, (ValueError, OSError))

@@ -33,7 +33,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
+from collections.abc import Iterable
 
 from interplay_verl.filters.band import IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, classify
 

@@ -16,17 +16,17 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional
+from typing import Optional
+from collections.abc import Iterable
 
 from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text
+from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
 from interplay_verl.problems.sampler import MAX_OP
 
 PLAN_FILE = "plan.json"
-COLUMNS = ("id", "problem", "question", "solution", "answer", "op", "context", "mode", "graph", "text", "prompt",
-           "seed", "index", "generator_version")
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,6 @@ class Shard:
         return f"{self.context_name}-{self.mode}-op{self.op:02d}-{self.number:05d}.parquet"
 
 
-def _schema():
-    import pyarrow as pa
-
-    types = {"op": pa.int32(), "seed": pa.int64(), "index": pa.int64()}
-    return pa.schema([(c, types.get(c, pa.string())) for c in COLUMNS])
-
-
 _CONTEXT_CACHE: dict[str, object] = {}
 
 
@@ -60,7 +53,7 @@ def write_shard(shard: Shard, seed: int, out_dir: str) -> tuple[str, int, str]:
 
     ctx = _CONTEXT_CACHE.get(shard.context) or _CONTEXT_CACHE.setdefault(shard.context, load_context(shard.context))
     rows = [generate_row(shard.op, shard.mode, ctx, seed, i) for i in range(shard.start, shard.start + shard.count)]
-    table = pa.Table.from_pylist(rows, schema=_schema())
+    table = pa.Table.from_pylist(rows, schema=schema())
     final = os.path.join(out_dir, shard.filename)
     atomic_write_parquet(table, final)
     return shard.filename, len(rows), file_sha256(final)

@@ -8,7 +8,8 @@
 The gold graph comes from ``extra_info["graph"]`` (the generator writes it) or, for the
 paper's data, from ``extra_info["gold_solution"]``, parsed once and cached. Every call
 returns the same keys (verl requires it) and never raises into the trainer: a reward worker
-that throws stops the whole RL run.
+that throws stops the whole RL run. A failure inside the reward scores 0 with
+``reward_error`` = 1, so tests and the per-step metrics (``reward/reward_error/mean``) see it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,50 @@ import json
 import logging
 from functools import lru_cache
 from typing import Any, Optional
+from collections.abc import Callable
 
 from interplay_verl.verify.compare import ERROR_TYPES, GoldGraph, Report, compare
 from interplay_verl.verify.parse import parse_number, parse_solution
 
 logger = logging.getLogger(__name__)
 
-VARIANTS = ("outcome", "composite", "gated", "strict")
+Variant = Callable[[Report, float, float, float], float]  # (report, outcome, R_pv, alpha) -> score
+VARIANTS: dict[str, Variant] = {}  # the one list of reward variants: CLI choices and config checks read it
+
+
+def register_variant(name: str) -> Callable[[Variant], Variant]:
+    """Add a reward variant (docs/method.md#6-rewards); ``reward_kwargs.variant=<name>`` selects it."""
+    def add(fn: Variant) -> Variant:
+        VARIANTS[name] = fn
+        return fn
+    return add
+
+
+@register_variant("outcome")
+def _outcome(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
+    return outcome
+
+
+@register_variant("composite")
+def _composite(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
+    return alpha * outcome + (1 - alpha) * r_pv
+
+
+@register_variant("gated")
+def _gated(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
+    return outcome * (alpha + (1 - alpha) * r_pv)
+
+
+@register_variant("strict")
+def _strict(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
+    return outcome * float(report.penalty == 0)
+
+
 DEFAULT_VARIANT, DEFAULT_ALPHA = "gated", 0.2
-KEYS = ("score", "outcome", "process", "process_acc", "verified", *ERROR_TYPES, "wrong_answer", "unparseable")
+ERROR_KEYS = (*ERROR_TYPES, "wrong_answer", "unparseable")  # per-sample error counts: evaluation, plots
+# reward_error is 1 only when the reward itself failed (an exception inside it, or bad
+# reward_kwargs): it is how a crash that scores 0 stays distinguishable from a wrong answer.
+KEYS = ("score", "outcome", "process", "process_acc", "verified", *ERROR_KEYS, "reward_error")
 _warned: set[str] = set()
 
 
@@ -73,19 +109,13 @@ def _gold(ground_truth: Any, extra_info: Optional[dict]) -> tuple[Optional[GoldG
 
 
 def score_report(report: Report, outcome: float, variant: str, alpha: float, r_pv: Optional[float] = None) -> float:
-    if r_pv is None:
-        r_pv = report.process_reward
-    if variant == "outcome":
-        return outcome
-    if variant == "composite":
-        return alpha * outcome + (1 - alpha) * r_pv
-    if variant == "gated":
-        return outcome * (alpha + (1 - alpha) * r_pv)
-    return outcome * float(report.penalty == 0)  # strict
+    return VARIANTS[variant](report, outcome, report.process_reward if r_pv is None else r_pv, alpha)
 
 
-def _zeros() -> dict[str, float]:
-    return {k: 0.0 for k in KEYS}
+def _failed() -> dict[str, float]:
+    out = {k: 0.0 for k in KEYS}
+    out["reward_error"] = 1.0
+    return out
 
 
 def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **kwargs) -> dict[str, float]:
@@ -93,7 +123,7 @@ def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_
         variant, alpha = check_reward_kwargs(kwargs.get("variant", DEFAULT_VARIANT), kwargs.get("alpha", DEFAULT_ALPHA))
     except ValueError as exc:
         _warn_once("kwargs", f"interplay_verl.rewards.composite: {exc}; scoring 0")
-        return _zeros()
+        return _failed()
     try:
         gold, answer = _gold(ground_truth, extra_info)
         pred = parse_solution(solution_str)
@@ -120,8 +150,19 @@ def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_
             "wrong_parents": float(len(report.wrong_parents)),
             "wrong_answer": float(report.wrong_answer),
             "unparseable": float(report.unparseable),
+            "reward_error": 0.0,
         }
         return out
     except Exception as exc:  # never into the trainer
         _warn_once(type(exc).__name__, f"interplay_verl.rewards.composite: {type(exc).__name__}: {exc}; scoring 0")
-        return _zeros()
+        return _failed()
+
+
+def score_rows(rows: list[dict], completions: list[str], quiet: bool = True, **reward_kwargs) -> list[dict]:
+    """Score one completion per generated row (a row per sample), as the RL reward scores a rollout:
+    evaluation and the offline filter report exactly what RL optimises."""
+    from tqdm import tqdm
+
+    return [compute_score(f"interplay/{r['context']}/op{r['op']}", text, r["answer"], {"graph": r["graph"]},
+                          **reward_kwargs)
+            for r, text in tqdm(zip(rows, completions), total=len(rows), unit="sample", desc="verify", disable=quiet)]

@@ -11,7 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Optional, Sequence
+from typing import Optional
+from collections.abc import Sequence
 
 from interplay_verl.devices import CPU_ENV, Device, check_device, verl_overrides
 

@@ -22,7 +22,8 @@ import glob
 import json
 import os
 import shutil
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
+from collections.abc import Sequence
 
 from interplay_verl.atomic import PARTIAL_PREFIX
 from interplay_verl.train import launch

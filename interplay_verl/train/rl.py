@@ -24,7 +24,8 @@ import argparse
 import glob
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Optional
+from collections.abc import Sequence
 
 from interplay_verl.devices import verl_overrides
 from interplay_verl.train import launch
@@ -162,7 +163,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--train", required=True, help="RL parquet (`interplay-verl filter` writes rl.parquet)")
     p.add_argument("--val", help="validation RL parquet (default: --train)")
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, rl.png, manifest)")
-    p.add_argument("--variant", choices=["outcome", "composite", "gated", "strict"], help="reward variant (config: gated)")
+    from interplay_verl.rewards.composite import VARIANTS
+
+    p.add_argument("--variant", choices=sorted(VARIANTS), help="reward variant (config: gated)")
     p.add_argument("--alpha", type=float, help="reward alpha (config: 0.2)")
     p.add_argument("--device", choices=["cpu", "gpu"], help="default: gpu for --profile paper, else cpu")
     p.add_argument("--n-workers", type=int, default=1, help="training processes per node (GPUs per node)")

@@ -25,7 +25,7 @@ class GoldGraph:
     answer: Optional[Fraction]
 
     @classmethod
-    def from_graph(cls, graph: Any, answer: Any = None) -> "GoldGraph":
+    def from_graph(cls, graph: Any, answer: Any = None) -> GoldGraph:
         """From a generator row's ``graph`` (JSON text or dict)."""
         if isinstance(graph, (str, bytes)):
             graph = json.loads(graph)
@@ -42,7 +42,7 @@ class GoldGraph:
         return cls(nodes, parse_number(str(answer)) if answer is not None else None)
 
     @classmethod
-    def from_solution(cls, text: str, answer: Any = None) -> "GoldGraph":
+    def from_solution(cls, text: str, answer: Any = None) -> GoldGraph:
         """From a gold solution text (the paper's released data has no graph column)."""
         parsed = parse_solution(text)
         nodes = {name: (node.value, node.parents) for name, node in parsed.nodes.items()}

@@ -113,11 +113,6 @@ class ParsedSolution:
         return not self.nodes and self.answer is None
 
 
-def extract_answer(text: str) -> Optional[Fraction]:
-    """The number in the last <answer>...</answer>, else after the last "Answer:"."""
-    return _answer(text.lower())
-
-
 def _answer(low: str) -> Optional[Fraction]:
     tags = _ANSWER_TAG.findall(low)
     if tags:

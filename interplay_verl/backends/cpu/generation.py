@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -31,7 +32,7 @@ class SamplingParams:
     ignore_eos: bool = False
 
     @classmethod
-    def from_request(cls, params: dict[str, Any], default_max_tokens: int, max_possible_tokens: int) -> "SamplingParams":
+    def from_request(cls, params: dict[str, Any], default_max_tokens: int, max_possible_tokens: int) -> SamplingParams:
         """Build from the dict verl's agent loop sends to vLLM (same keys, same defaults)."""
         params = dict(params or {})
         max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", default_max_tokens))
@@ -78,7 +79,7 @@ class HFGenerator:
         self.generate_calls = 0
 
     @classmethod
-    def from_pretrained(cls, path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> "HFGenerator":
+    def from_pretrained(cls, path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> HFGenerator:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
         model = AutoModelForCausalLM.from_pretrained(

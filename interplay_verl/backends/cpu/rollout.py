@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Generator, Optional
+from typing import Any, Optional
+from collections.abc import Generator
 
 import ray
 import torch

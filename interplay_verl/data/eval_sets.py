@@ -1,0 +1,96 @@
+"""``interplay-verl eval-sets``: the held-out evaluation problems, per split, as rows.
+
+The paper reports by split: ID (op 2-10), OOD-edge (11-14), OOD-hard (15-20)
+(docs/method.md#7-passk). These sets are generated with a fixed seed, so every run and every
+checkpoint is scored on the same problems, then any problem that a training or RL candidate
+set also holds is dropped (small ops have small problem spaces, so independently generated
+sets do share problems) and the result is checked disjoint from each of them. Evaluation
+reads them like any other rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from typing import Optional
+from collections.abc import Sequence
+
+from interplay_verl.metrics import SPLITS, split_of
+from interplay_verl.problems.sampler import MODES
+
+EVAL_SEED = 12345
+
+
+def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes: Sequence[str],
+              seed: int = EVAL_SEED) -> list[dict]:
+    from interplay_verl.problems.contexts import load_context
+    from interplay_verl.problems.rows import generate_row
+
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"splits {unknown}: choose from {', '.join(SPLITS)}")
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise ValueError(f"modes {bad}: choose from {', '.join(MODES)}")
+    loaded = [load_context(c) for c in contexts]
+    return [generate_row(op, mode, ctx, seed, i) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
+            for ctx in loaded for mode in modes for i in range(per_op)]
+
+
+def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple(SPLITS), contexts: Sequence[str] = ("zoo",),
+                    modes: Sequence[str] = ("forward",), seed: int = EVAL_SEED,
+                    disjoint_from: Sequence[str] = ()) -> dict:
+    """Write ``out/rows.parquet`` (+ manifest): ``per_op`` problems per op, context and mode of each
+    split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains."""
+    import pyarrow as pa
+
+    from interplay_verl.atomic import atomic_write_parquet
+    from interplay_verl.data.rows import read_ids, schema
+    from interplay_verl.data.splits import overlap_report
+    from interplay_verl.manifest import invalidate, write_manifest
+
+    rows = eval_rows(per_op, splits, contexts, modes, seed)
+    banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
+    kept = [r for r in rows if r["id"] not in banned]
+    if not kept:
+        raise ValueError(f"{out}: every evaluation problem is also in {list(disjoint_from)}")
+    invalidate(out)
+    atomic_write_parquet(pa.Table.from_pylist(kept, schema=schema()), os.path.join(out, "rows.parquet"))
+    overlaps = overlap_report([out, *disjoint_from])["pairs"][:len(disjoint_from)]
+    leaked = [p for p in overlaps if p["overlap"]]
+    if leaked:
+        raise RuntimeError(f"{out}: evaluation rows overlap training rows after exclusion: {leaked}")
+    result = {"rows": len(kept), "excluded": len(rows) - len(kept),
+              "by_split": dict(sorted(Counter(split_of(int(r["op"])) for r in kept).items()))}
+    write_manifest(out, config={"per_op": per_op, "splits": list(splits), "contexts": list(contexts),
+                                "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from]},
+                   seed=seed, kind="eval_sets", **result)
+    return result
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="interplay-verl eval-sets", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, help="directory for rows.parquet + manifest.json")
+    p.add_argument("--per-op", type=int, default=10, help="problems per op, context and mode")
+    p.add_argument("--splits", default=",".join(SPLITS), help=f"of {', '.join(SPLITS)}")
+    p.add_argument("--contexts", default="zoo", help="built-in names or context files, comma-separated")
+    p.add_argument("--modes", default="forward", help="forward, reverse or both")
+    p.add_argument("--seed", type=int, default=EVAL_SEED)
+    p.add_argument("--disjoint-from", nargs="*", default=[], metavar="ROWS",
+                   help="row sets (training data, RL candidates) whose problems must not be evaluated")
+    args = p.parse_args(argv)
+    from interplay_verl.cli import report
+
+    def items(text: str) -> list[str]:
+        return [x.strip() for x in text.split(",") if x.strip()]
+
+    return report("eval-sets", lambda: write_eval_sets(
+        args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
+        seed=args.seed, disjoint_from=args.disjoint_from), (ValueError, OSError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
