@@ -62,8 +62,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from interplay_verl.assets import build_tiny_model, write_toy_rl_parquet
-    from interplay_verl.smoke import tiny_grpo_overrides
+    from interplay_verl.testing.assets import build_tiny_model, write_toy_rl_parquet
+    from interplay_verl.testing.overrides import tiny_grpo_overrides
     from interplay_verl.train import launch
 
     out = args.out or tempfile.mkdtemp(prefix="bench-grpo-")

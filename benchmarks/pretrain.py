@@ -1,6 +1,6 @@
 """Pre-training throughput: verl's FSDP SFT trainer vs a plain PyTorch loop, same model, data and batch.
 
-Both run the `cpu` profile model on the same packed op 2-4 corpus with the same batch (blocks
+Both run the 0.8m model (the CPU study's size) on the same packed op 2-4 corpus with the same batch (blocks
 per step, one block per micro-batch), AdamW, clipping and precision: fp32 (the CPU config's
 choice) or bf16 autocast (verl's FSDP default, and the paper's). verl's step times come from the arrival of each step's line in its file logger, so
 start-up (Ray-free here, but torchrun + model build) is excluded like the plain loop's warm-up.
@@ -32,7 +32,7 @@ def prepare(root: str, block: int, tokens: int) -> tuple[str, str]:
     generate(["--ops", "2-4", "--tokens", str(tokens), "--seed", "0", "--out", rows, "--quiet"])
     tokenizer(["--rows", rows, "--out", tok])
     build(rows, tok, corpus, block_size=block, quiet=True)
-    init_model(tok, model, profile="cpu", seed=0)
+    init_model(tok, model, size="0.8m", seed=0)
     return corpus, model
 
 

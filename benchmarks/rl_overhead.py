@@ -36,7 +36,7 @@ CONSTANT = os.path.join(ROOT, "benchmarks", "assets", "constant_reward.py")
 def prepare(root: str, model: str | None, problems: int) -> tuple[str, str]:
     from interplay_verl.data.rl import write_rl_parquet
     from interplay_verl.data.rows import load_rows, spread
-    from interplay_verl.assets import build_tiny_model
+    from interplay_verl.testing.assets import build_tiny_model
     from interplay_verl.problems.generate import main as generate_main
 
     if model is None:
@@ -55,7 +55,7 @@ def one_run(kind: str, model: str, train: str, out: str, steps: int) -> dict:
     if kind == "base":
         extra += [f"reward.custom_reward_function.path={CONSTANT}", "interplay.online_filter.enable=false"]
     start = time.time()
-    rl.launch.run_stage("RL", rl.config_command("cpu", rl.rl_overrides(model, train, train, out, extra=extra), "cpu"),
+    rl.launch.run_stage("RL", rl.config_command("interplay_grpo_cpu", rl.rl_overrides(model, train, train, out, extra=extra), "cpu"),
                         "cpu", out, timeout=1800)
     logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics.jsonl"))}
     later = [logged[s] for s in sorted(logged) if s > 1]

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     from transformers import AutoTokenizer
 
-    from interplay_verl.assets import build_tiny_model, split_document, toy_documents
+    from interplay_verl.testing.assets import build_tiny_model, split_document, toy_documents
     from interplay_verl.backends.cpu.generation import HFGenerator, SamplingParams
 
     model_dir = args.model or build_tiny_model(tempfile.mkdtemp(prefix="bench-tiny-"))

@@ -63,7 +63,7 @@ def stage_tokens(config: str, block_size: int) -> float:
 def rl_settings(config_name: str) -> dict:
     """Prompts per step, rollouts, rollout length bound and steps of one of our GRPO configs."""
     from interplay_verl.train.rl import CONFIG_DIR
-    from interplay_verl.train.pretrain import check_overrides
+    from interplay_verl.train.launch import check_overrides
 
     cfg = check_overrides([], config_name, CONFIG_DIR)
     return {"prompts_per_step": int(cfg.data.train_batch_size), "rollouts": int(cfg.actor_rollout_ref.rollout.n),

@@ -11,20 +11,19 @@ COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
     "tokenizer": ("interplay_verl.tokenizer", "train the byte-level BPE tokenizer on generated text (round-trip checked)"),
     "corpus": ("interplay_verl.corpus", "tokenize generated rows and pack them into fixed-length blocks"),
-    "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (profile tiny, cpu or paper)"),
+    "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (size 0.2m, 0.8m or 100m)"),
     "pretrain": ("interplay_verl.train.pretrain", "pre-train on a packed corpus through verl's FSDP SFT trainer"),
     "midtrain": ("interplay_verl.train.pretrain:main_midtrain", "mid-train (continued pre-training) from a pretrain export"),
     "rl-data": ("interplay_verl.data.rl", "write generated rows as a verl RL parquet (gold graph in extra_info)"),
     "filter": ("interplay_verl.filters.offline", "keep the RL problems at a checkpoint's edge of competence"),
     "rl": ("interplay_verl.train.rl", "GRPO through verl main_ppo: process reward, online edge filter"),
+    "eval-sets": ("interplay_verl.data.eval_sets", "write the held-out ID / OOD-edge / OOD-hard problems, disjoint from training"),
     "evaluate": ("interplay_verl.evaluation", "sample held-out problems, verify every sample; pass@k by op, context, split; plots"),
     "compare": ("interplay_verl.comparison", "one report (Markdown, JSON, plot) for several checkpoints' evaluations"),
     "budget": ("interplay_verl.budget", "compute accounting: supervised-token equivalents of pre-/mid-training and RL"),
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
-    "pipeline": ("interplay_verl.pipeline", "the whole study from one YAML: data ... pretrain, midtrain, filter, rl, evaluate, report"),
-    "smoke": ("interplay_verl.smoke", "tiny end-to-end run: tokenizer, model, verl SFT, verl GRPO (CPU)"),
-    "make-tiny": ("interplay_verl.assets", "train a tokenizer and write a random tiny Qwen2 (for smoke runs)"),
+    "pipeline": ("interplay_verl.pipeline.runner", "the whole study from one YAML: data ... pretrain, midtrain, filter, rl, evaluate, report"),
 }
 
 

@@ -63,3 +63,19 @@ def invalidate(directory: str) -> None:
     path = os.path.join(directory, "manifest.json")
     if os.path.exists(path):
         os.unlink(path)
+
+
+def record_stage(directory: str, record: dict[str, Any]) -> str:
+    """Mark ``directory`` complete as a pipeline stage: its manifest gains ``pipeline: record``.
+
+    A stage whose own code wrote a manifest keeps it (config, result, ...) and gains the record;
+    a stage that writes only sub-directories (data, corpus, evaluate) gets a manifest holding it.
+    """
+    path = os.path.join(directory, "manifest.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            manifest = json.load(f)
+        manifest["pipeline"] = record
+        atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return path
+    return write_manifest(directory, config={}, seed=None, kind=f"pipeline_stage:{record['stage']}", pipeline=record)

@@ -71,12 +71,27 @@ def check_round_trip(tokenizer_dir: str, texts: list[str]) -> int:
     return len(texts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-
+def build_tokenizer(rows: str, out: str, *, vocab_size: int = 2200, max_docs: int = 200_000,
+                    model_max_length: int = 2048) -> dict:
+    """Train on the first ``max_docs`` texts of a row set, check every one round-trips, write the manifest."""
     from interplay_verl.data.rows import iter_texts
     from interplay_verl.manifest import invalidate, write_manifest
+
+    texts = list(iter_texts(rows, limit=max_docs))
+    invalidate(out)
+    train_tokenizer(texts, out, vocab_size=vocab_size, model_max_length=model_max_length)
+    checked = check_round_trip(out, texts)
+    write_manifest(out, config={"rows": os.path.abspath(rows), "vocab_size": vocab_size, "max_docs": max_docs,
+                                "model_max_length": model_max_length}, seed=None, kind="tokenizer",
+                   round_trip_checked=checked)
+    return {"out": out, "documents": len(texts), "round_trip_checked": checked}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from interplay_verl.cli import report
+    from interplay_verl.data.rows import RowsError
 
     p = argparse.ArgumentParser(prog="interplay-verl tokenizer", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -86,10 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-docs", type=int, default=200_000, help="documents to train on (and round-trip)")
     p.add_argument("--model-max-length", type=int, default=2048)
     args = p.parse_args(argv)
-    texts = list(iter_texts(args.rows, limit=args.max_docs))
-    invalidate(args.out)
-    train_tokenizer(texts, args.out, vocab_size=args.vocab_size, model_max_length=args.model_max_length)
-    checked = check_round_trip(args.out, texts)
-    write_manifest(args.out, config=vars(args), seed=None, kind="tokenizer", round_trip_checked=checked)
-    print(json.dumps({"out": args.out, "documents": len(texts), "round_trip_checked": checked}))
-    return 0
+    return report("tokenizer", lambda: build_tokenizer(args.rows, args.out, vocab_size=args.vocab_size,
+                                                       max_docs=args.max_docs, model_max_length=args.model_max_length),
+                  (RowsError, ValueError))

@@ -26,7 +26,7 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
-    from interplay_verl.assets import build_tiny_model
+    from interplay_verl.testing.assets import build_tiny_model
 
     return build_tiny_model(str(tmp_path_factory.mktemp("tiny")), seed=0)
 

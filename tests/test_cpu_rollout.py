@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from interplay_verl.assets import split_document, toy_documents
+from interplay_verl.testing.assets import split_document, toy_documents
 from interplay_verl.backends.cpu.generation import HFGenerator, RequestBatcher, SamplingParams
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from interplay_verl.assets import write_toy_rl_parquet, write_toy_sft_parquet
+from interplay_verl.testing.assets import write_toy_rl_parquet, write_toy_sft_parquet
 from interplay_verl.backends.cpu.rollout import WEIGHT_SYNC_ENV
-from interplay_verl.smoke import tiny_grpo_overrides, tiny_sft_overrides
+from interplay_verl.testing.overrides import tiny_grpo_overrides, tiny_sft_overrides
 from interplay_verl.train import launch
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -55,23 +55,27 @@ def test_every_profile_and_experiment_loads_and_validates():
     for path in paths:
         cfg = load(path, environ={})
         validate(cfg)  # composes every verl stage of the profile, on CPU
-        outs.add(cfg["out"])
+        outs.add(cfg.out)
     assert len(outs) == len(paths)  # no two presets write to the same place
     paper = load(os.path.join(PROFILES, "paper.yaml"), environ={})
-    assert paper["rl"]["profile"] == "paper" and paper["device"] == "gpu" and paper["evaluate"]["n_samples"] == 128
-    assert load(os.path.join(EXPERIMENTS, "reward_strict.yaml"), environ={})["rl"]["variant"] == "strict"
+    assert paper.rl.config_name == "interplay_grpo" and paper.device == "gpu" and paper.evaluate.n_samples == 128
+    assert paper.model.size == "100m"
+    assert load(os.path.join(EXPERIMENTS, "reward_strict.yaml"), environ={}).rl.variant == "strict"
 
 
 def test_overrides_from_environment_and_set_and_errors_name_the_key():
     tiny = os.path.join(PROFILES, "tiny.yaml")
     cfg = load(tiny, ["rl.alpha=0.5"], environ={"IV__RL__VARIANT": "strict", "IV__FILTER__N_MAX": "32"})
-    assert (cfg["rl"]["variant"], cfg["rl"]["alpha"], cfg["filter"]["n_max"]) == ("strict", 0.5, 32)
-    with pytest.raises(PipelineConfigError, match=r"unknown key 'rl.varient'; rl has \["):
+    assert (cfg.rl.variant, cfg.rl.alpha, cfg.filter.n_max) == ("strict", 0.5, 32)
+    assert load(tiny, ["rl.alpha=1"], environ={}).rl.alpha == 1.0  # an int where a float goes is converted
+    with pytest.raises(PipelineConfigError, match=r"--set rl.varient=strict: unknown key 'rl.varient'; rl has \['alpha', "):
         load(tiny, ["rl.varient=strict"], environ={})
-    with pytest.raises(PipelineConfigError, match=r"environment IV__FILTRE__K: filtre.k: no section 'filtre'"):
+    with pytest.raises(PipelineConfigError, match=r"environment IV__FILTRE__K: unknown key 'filtre'; the top level has"):
         load(tiny, environ={"IV__FILTRE__K": "3"})
-    with pytest.raises(PipelineConfigError, match=r"filter.n_max='many': must be int"):
+    with pytest.raises(PipelineConfigError, match=r"--set filter.n_max=many: filter.n_max: Value 'many' .* Integer"):
         load(tiny, ["filter.n_max=many"], environ={})
+    with pytest.raises(PipelineConfigError, match=r"missing key\(s\) \['filter.ops', 'name'\]"):
+        load(str(write_profile(tiny, {"name": "???", "filter": {"ops": "???"}})), environ={})
     for sets, message in ((["pretrain.ops=2-x"], "pretrain.ops: mixture .2-x."), (["filter.k=64"], "filter.k=64 > filter.n_max=16"),
                           (["evaluate.splits=[id,hard]"], "evaluate.splits"),
                           (["rl.overrides=[actor_rollout_ref.rollout.nn=2]"], "rl: verl rejects the overrides"),
@@ -87,8 +91,96 @@ def test_stage_keys_change_downstream_only():
     assert [s for s in STAGES if base[s] != rl[s]] == ["rl", "evaluate", "report"]
     data = stage_keys(load(tiny, ["pretrain.tokens=5"], environ={}))
     assert [s for s in STAGES if base[s] == data[s]] == []  # everything depends on the data
-    ev = stage_keys(load(tiny, ["evaluate.per_op=9"], environ={}))
+    ev = stage_keys(load(tiny, ["evaluate.n_samples=9"], environ={}))
     assert [s for s in STAGES if base[s] != ev[s]] == ["evaluate", "report"]
+    sets = stage_keys(load(tiny, ["evaluate.per_op=9"], environ={}))  # the eval sets are data
+    assert [s for s in STAGES if base[s] == sets[s]] == []
+
+
+def write_profile(base: str, sections: dict, tmp=None) -> str:
+    """A profile extending ``base`` with ``sections`` (YAML), in a temporary directory."""
+    import tempfile
+
+    import yaml
+
+    folder = tempfile.mkdtemp(prefix="profile")
+    path = os.path.join(folder, "profile.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump({"extends": os.path.abspath(base), **sections}, f)
+    return path
+
+
+def test_a_stage_added_through_the_table_runs_in_the_pipeline(tmp_path):
+    """A new stage is one register_stage call (and a section, if it has settings): this module only."""
+    from dataclasses import dataclass
+
+    from interplay_verl.data.rows import load_rows
+    from interplay_verl.pipeline import Pipeline, Stage, register_section, register_stage, unregister_stage
+    from interplay_verl.pipeline.config import CHECKS, SECTIONS
+
+    @dataclass
+    class CountConfig:
+        op: int = 2
+
+    def count(run) -> None:  # reads what upstream wrote, writes its own directory
+        rows = [r for r in load_rows(run.path("data", "eval")) if r["op"] == run.cfg.count.op]
+        os.makedirs(run.path("count"), exist_ok=True)
+        with open(run.path("count", "n.txt"), "w") as f:
+            f.write(f"{len(rows)}\n")
+
+    def check(cfg) -> None:
+        if cfg.count.op < 2:
+            raise ValueError(f"count.op={cfg.count.op}: ops start at 2")
+
+    register_section("count", CountConfig, check)
+    register_stage(Stage("count", count, settings=("count.op",), upstream=("data",)))
+    try:
+        smoke = os.path.join(PROFILES, "smoke.yaml")
+        cfg = load(smoke, ["count.op=3"], environ={})
+        first = Pipeline(cfg, out=str(tmp_path)).run(only=["data", "count"])
+        assert list(first["seconds"]) == ["data", "count"]
+        per_op = load(smoke, environ={}).evaluate.per_op
+        assert (tmp_path / "count" / "n.txt").read_text() == f"{per_op}\n"
+        record = json.loads((tmp_path / "count" / "manifest.json").read_text())["pipeline"]
+        assert record["key"] == stage_keys(cfg)["count"] and record["settings"] == {"count.op": 3}
+        assert Pipeline(cfg, out=str(tmp_path)).run(only=["count"])["seconds"] == {}  # done: skipped
+        with pytest.raises(PipelineConfigError, match=r"stage 'count' was run with a different configuration "
+                                                      r"\(changed: \['count.op'\]\)"):
+            Pipeline(load(smoke, ["count.op=4"], environ={}), out=str(tmp_path)).run(only=["count"])
+        with pytest.raises(PipelineConfigError, match="config: count.op=1: ops start at 2"):
+            validate(load(smoke, ["count.op=1"], environ={}))  # the section's own check runs with the others
+    finally:
+        unregister_stage("count")
+        SECTIONS.pop("count")
+        CHECKS.remove(check)
+    assert "count" not in STAGES and "count" not in json.dumps(stage_keys(load(smoke, environ={})))
+
+
+def test_a_registered_reward_variant_is_accepted_by_the_cli_and_the_config():
+    """A new reward variant is one register_variant call: this module only."""
+    from interplay_verl.problems.contexts import load_context
+    from interplay_verl.problems.rows import generate_row
+    from interplay_verl.rewards.composite import VARIANTS, compute_score, register_variant
+    from interplay_verl.train import rl
+
+    @register_variant("half_outcome")
+    def half_outcome(report, outcome, r_pv, alpha):
+        return 0.5 * outcome
+
+    try:
+        row = generate_row(3, "forward", load_context("zoo"), seed=1, index=0)
+        gold = row["text"].split("<solution>", 1)[1]
+        assert compute_score("x", gold, row["answer"], {"graph": row["graph"]}, variant="half_outcome")["score"] == 0.5
+        args, _ = rl.build_parser().parse_known_args(["--model", "m", "--train", "t", "--out", "o",
+                                                      "--variant", "half_outcome"])
+        assert args.variant == "half_outcome"
+        validate(load(os.path.join(PROFILES, "tiny.yaml"), ["rl.variant=half_outcome"], environ={}))
+    finally:
+        VARIANTS.pop("half_outcome")
+    with pytest.raises(PipelineConfigError, match="rl: reward_kwargs.variant='half_outcome'"):
+        validate(load(os.path.join(PROFILES, "tiny.yaml"), ["rl.variant=half_outcome"], environ={}))
+    with pytest.raises(SystemExit):
+        rl.build_parser().parse_known_args(["--model", "m", "--train", "t", "--out", "o", "--variant", "half_outcome"])
 
 
 # ------------------------------------------------------------------ end to end (Ray; one at a time)
@@ -108,8 +200,9 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
             time.sleep(1)
     finally:
         _kill_tree(proc.pid)
-    assert not (out / "stages" / "rl.json").exists()
-    done = {s: (out / "stages" / f"{s}.json").stat().st_mtime for s in STAGES[:STAGES.index("rl")]}
+    assert not (out / "rl" / "manifest.json").exists()
+    names = list(STAGES)
+    done = {s: (out / s / "manifest.json").stat().st_mtime for s in names[:names.index("rl")]}
     assert len(done) == 7  # data ... filter finished before the kill
 
     second = subprocess.run(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
@@ -117,7 +210,7 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     for stage, mtime in done.items():  # not redone
         assert f"[pipeline] {stage}: done before, skipped" in second.stdout
-        assert (out / "stages" / f"{stage}.json").stat().st_mtime == mtime
+        assert (out / stage / "manifest.json").stat().st_mtime == mtime
     rl = json.loads((out / "rl" / "manifest.json").read_text())["result"]
     assert rl["resumed_from"] and rl["resumed_from"].startswith("global_step_") and rl["launches"] == 2
     assert rl["steps"] == 3

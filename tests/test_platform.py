@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from interplay_verl.backends.cpu import _dedupe_backend
+from interplay_verl.backends.cpu.patches import _dedupe_backend
 
 
 def run_py(code: str, **env) -> subprocess.CompletedProcess:

@@ -14,7 +14,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from interplay_verl.corpus import build
 from interplay_verl.problems.generate import main as generate_main
-from interplay_verl.train.pretrain import StageConfigError, check_overrides, load_config, loss_curve
+from interplay_verl.train.launch import StageConfigError, check_overrides
+from interplay_verl.train.pretrain import load_config
+from interplay_verl.train.stage import metric_curve as loss_curve
 from interplay_verl.train.pretrain import main as pretrain_main
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "configs")

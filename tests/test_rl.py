@@ -16,13 +16,13 @@ from interplay_verl.data.rl import read_rl_parquet, write_rl_parquet
 from interplay_verl.filters.band import (IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, StoppingRule, classify,
                                          estimate_pass_at_k)
 from interplay_verl.filters.offline import AdaptiveSampling
-from interplay_verl.filters.online import EdgePool, online_config, reward_means
+from interplay_verl.filters.pool import EdgePool, online_config, reward_means
 from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 from interplay_verl.rewards.composite import compute_score
 from interplay_verl.train import rl
 from interplay_verl.train.launch import read_metrics
-from interplay_verl.train.pretrain import StageConfigError
+from interplay_verl.train.launch import StageConfigError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTED = os.path.join(HERE, "assets", "scripted_competence.py")
@@ -170,13 +170,13 @@ def test_config_errors_name_the_key_before_ray(tmp_path, tiny_model):
     ]
     for extra, message in cases:
         with pytest.raises(StageConfigError, match=message):
-            rl.check_config("cpu", rl.rl_overrides(tiny_model, train, train, str(tmp_path / "o"), extra=extra), "cpu")
+            rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, train, train, str(tmp_path / "o"), extra=extra), "cpu")
     with pytest.raises(StageConfigError, match="data.train_files: .*missing.parquet does not exist"):
-        rl.check_config("cpu", rl.rl_overrides(tiny_model, str(tmp_path / "missing.parquet"), train, str(tmp_path)), "cpu")
+        rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, str(tmp_path / "missing.parquet"), train, str(tmp_path)), "cpu")
 
 
 def test_paper_profile_composes_with_spec_settings(tmp_path):
-    cfg = rl.check_config("paper", rl.rl_overrides("m", __file__, __file__, str(tmp_path)), "gpu", n_workers=8)
+    cfg = rl.check_config("interplay_grpo", rl.rl_overrides("m", __file__, __file__, str(tmp_path)), "gpu", n_workers=8)
     actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
     assert cfg.algorithm.adv_estimator == "grpo" and rollout.name == "vllm" and rollout.n == 6
     assert cfg.data.train_batch_size == 1024 and actor.ppo_mini_batch_size == 256
@@ -195,7 +195,7 @@ def test_paper_profile_composes_with_spec_settings(tmp_path):
 def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tiny_model):
     train = write_rl_parquet(_rows([2, 3, 4], 6), str(tmp_path / "train.parquet"))
     out = str(tmp_path / "rl")
-    result = rl.run("cpu", tiny_model, train, train, out, "cpu", variant="gated", alpha=0.2, timeout=900,
+    result = rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu", variant="gated", alpha=0.2, timeout=900,
                     extra=["trainer.total_training_steps=3", "data.max_response_length=32"])
     assert result["steps"] == 3 and os.path.exists(os.path.join(out, "hf", "model.safetensors"))
     logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
@@ -212,7 +212,7 @@ def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tin
     with open(os.path.join(out, "checkpoints", "global_step_3", "edge_pool.json")) as f:
         pool = json.load(f)
     assert sum(n for n, _ in pool["counts"].values()) == 3 * 8 * 4  # steps x prompts x rollouts
-    assert rl.run("cpu", tiny_model, train, train, out, "cpu") == result  # finished: not trained again
+    assert rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu") == result  # finished: not trained again
 
 
 def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_model):
@@ -220,7 +220,7 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     train = write_rl_parquet(rows, str(tmp_path / "train.parquet"))
     log = tmp_path / "rewards.log"
     out = str(tmp_path / "rl")
-    rl.run("cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
+    rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
            extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
                   "data.max_prompt_length=1024", "data.max_response_length=8",
                   f"reward.custom_reward_function.path={SCRIPTED}"])
@@ -246,7 +246,7 @@ def test_online_filter_composes_with_verl_dapo_filter(tmp_path, tiny_model):
     train = write_rl_parquet(_rows([2, 11, 20], 4), str(tmp_path / "train.parquet"))
     log = tmp_path / "rewards.log"
     out = str(tmp_path / "rl")
-    rl.run("cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
+    rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
            extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
                   "data.max_prompt_length=1024", "data.max_response_length=8",
                   f"reward.custom_reward_function.path={SCRIPTED}",

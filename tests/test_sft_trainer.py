@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from interplay_verl.assets import split_document, toy_documents, write_toy_sft_parquet
-from interplay_verl.smoke import tiny_sft_overrides
+from interplay_verl.testing.assets import split_document, toy_documents, write_toy_sft_parquet
+from interplay_verl.testing.overrides import tiny_sft_overrides
 from interplay_verl.train import launch
 
 STEPS = 20

@@ -5,7 +5,7 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from interplay_verl.assets import toy_documents
+from interplay_verl.testing.assets import toy_documents
 from interplay_verl.tokenizer import TAGS
 
 

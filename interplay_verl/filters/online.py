@@ -9,8 +9,11 @@ dataloader instead, so every step still trains on a full batch (when fewer promp
 batch remain in the band, a batch may hold one prompt twice). It composes with verl's
 ``algorithm.filter_groups`` (DAPO), which drops the equal-reward groups that slip through.
 
-Selected with ``trainer.v1.trainer_mode=interplay_edge`` (the plugin registers it with
-verl's ``register_trainer``); everything else is verl's ``sync`` trainer. Configured by
+Selected with ``trainer.v1.trainer_mode=interplay_edge``; everything else is verl's ``sync``
+trainer. Importing this module imports verl's V1 trainer and registers the class with verl's
+``register_trainer``; the plugin (``interplay_verl/plugin.py``) imports it only once verl has
+imported its V1 package itself, so the 30-45 processes of a run do not all pay for it. The
+pool's bookkeeping is ``filters/pool.py``. Configured by
 
     +interplay.online_filter.enable=true        # false: track and log, never skip
     +interplay.online_filter.tau_1=0.9          # skip once the running pass rate exceeds this
@@ -27,92 +30,21 @@ verified, each error count; verl itself logs them only at validation) and the po
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
 import json
 import logging
 import os
-import sys
 from typing import Any, Optional
-from collections.abc import Iterable
 
-from interplay_verl.filters.band import IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, classify
+import transfer_queue as tq
+from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.utils import tensordict_utils as tu
+from verl.utils.profiler.performance import simple_timer
+
+from interplay_verl.filters.pool import POOL_FILE, EdgePool, online_config, reward_means
 
 logger = logging.getLogger(__name__)
 TRAINER_NAME = "interplay_edge"
-POOL_FILE = "edge_pool.json"
-ONLINE_DEFAULTS = {"enable": True, "tau_1": 0.9, "tau_k": 0.5, "k": 16, "metric": "outcome", "min_samples": None}
-
-
-class EdgePool:
-    """Running (samples, successes) per prompt index, and the band state they imply."""
-
-    def __init__(self, size: int, band: Band, min_samples: int):
-        if min_samples < 1:
-            raise ValueError(f"min_samples={min_samples}: must be >= 1")
-        self.size, self.band, self.min_samples = size, band, min_samples
-        self.counts: dict[int, list[int]] = {}
-
-    def update(self, index: int, success: bool) -> None:
-        entry = self.counts.setdefault(int(index), [0, 0])
-        entry[0] += 1
-        entry[1] += int(bool(success))
-
-    def state(self, index: int) -> str:
-        entry = self.counts.get(int(index))
-        if entry is None or entry[0] < self.min_samples:
-            return UNSETTLED
-        return classify(entry[0], entry[1], self.band)
-
-    def skip(self, index: int) -> bool:
-        return self.state(index) in (SATURATED, OUT_OF_REACH)
-
-    def fractions(self) -> dict[str, float]:
-        """Shares of the whole pool (prompts never or too rarely sampled count as unseen)."""
-        tally = {SATURATED: 0, IN_BAND: 0, OUT_OF_REACH: 0}
-        for index in self.counts:
-            state = self.state(index)
-            if state != UNSETTLED:
-                tally[state] += 1
-        size = max(self.size, len(self.counts), 1)
-        out = {state: count / size for state, count in tally.items()}
-        out["unseen"] = 1.0 - sum(out.values())
-        return out
-
-    def state_dict(self) -> dict:
-        return {"size": self.size, "band": self.band.as_dict(), "min_samples": self.min_samples,
-                "counts": {str(k): v for k, v in sorted(self.counts.items())}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.counts = {int(k): [int(v[0]), int(v[1])] for k, v in state["counts"].items()}
-
-
-def online_config(config: Any) -> dict:
-    """``interplay.online_filter`` of a verl config, defaults filled and checked (errors name the key)."""
-    section = (config.get("interplay") or {}).get("online_filter") or {} if hasattr(config, "get") else {}
-    unknown = set(section) - set(ONLINE_DEFAULTS)
-    if unknown:
-        raise ValueError(f"interplay.online_filter: unknown key(s) {sorted(unknown)}; known: {sorted(ONLINE_DEFAULTS)}")
-    out = {**ONLINE_DEFAULTS, **dict(section)}
-    try:
-        out["band"] = Band(float(out["tau_1"]), float(out["tau_k"]), int(out["k"]), str(out["metric"]))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"interplay.online_filter: {exc}") from None
-    if out["min_samples"] is not None and int(out["min_samples"]) < 1:
-        raise ValueError(f"interplay.online_filter.min_samples={out['min_samples']}: must be >= 1 or null")
-    return out
-
-
-def reward_means(infos: Iterable[dict]) -> dict[str, float]:
-    """``reward/<key>/mean`` over trajectories, for every numeric key the reward function returned."""
-    sums: dict[str, float] = {}
-    count = 0
-    for info in infos:
-        count += 1
-        for key, value in info.items():
-            if isinstance(value, (int, float)):  # bools too
-                sums[key] = sums.get(key, 0.0) + float(value)
-    return {f"reward/{key}/mean": total / count for key, total in sorted(sums.items())} if count else {}
 
 
 def _plain(value: Any) -> Any:
@@ -122,56 +54,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-V1_PACKAGE = "verl.trainer.ppo.v1"
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Runs ``hook`` right after ``name`` is first imported (a post-import hook on sys.meta_path)."""
-
-    def __init__(self, name: str, hook):
-        self.name, self.hook = name, hook
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # once; and let the regular finders locate the module
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module, hook = spec.loader.exec_module, self.hook
-
-        def exec_then_hook(module):
-            exec_module(module)
-            hook()
-
-        spec.loader.exec_module = exec_then_hook
-        return spec
-
-
-def register_when_imported() -> None:
-    """Register the trainer now if verl's V1 package is loaded, else as soon as it is."""
-    if V1_PACKAGE in sys.modules:
-        register()
-    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(V1_PACKAGE, register))
-
-
-def register() -> Optional[type]:
-    """Register the trainer with verl (idempotent); None when verl's V1 trainer cannot be imported."""
-    try:
-        from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, register_trainer
-        from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
-    except Exception as exc:  # verl without its V1 trainer dependencies (TransferQueue)
-        logger.debug("interplay_edge trainer not registered: %s", exc)
-        return None
-    if TRAINER_NAME in TRAINER_REGISTRY:
-        return TRAINER_REGISTRY[TRAINER_NAME]
-
-    import transfer_queue as tq
-
-    from verl.utils import tensordict_utils as tu
-    from verl.utils.profiler.performance import simple_timer
-
+if TRAINER_NAME in TRAINER_REGISTRY:  # imported twice (a reload): keep the first registration
+    EdgeOfCompetenceTrainer = TRAINER_REGISTRY[TRAINER_NAME]
+else:
     @register_trainer(TRAINER_NAME)
     class EdgeOfCompetenceTrainer(PPOTrainerSync):
         """verl's sync trainer, with the pool consulted before generation and updated after each step."""
@@ -291,5 +176,3 @@ def register() -> Optional[type]:
                 logger.info("interplay_edge: pool restored from %s (%d prompts seen)", path, len(self.edge_pool.counts))
             else:
                 logger.warning("interplay_edge: no %s; the online filter starts with an empty pool", path)
-
-    return EdgeOfCompetenceTrainer

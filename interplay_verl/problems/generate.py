@@ -24,7 +24,7 @@ from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
-from interplay_verl.problems.sampler import MAX_OP
+from interplay_verl.problems.sampler import MAX_OP, MODES
 
 PLAN_FILE = "plan.json"
 
@@ -142,39 +142,47 @@ def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str
     return results
 
 
-def run(args: argparse.Namespace) -> dict:
+def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Optional[int] = None,
+             modes: str = "forward", contexts: str = "zoo", seed: int = 0, workers: int = 1, ray: bool = False,
+             shard_size: int = 5000, tokenizer: Optional[str] = None, resume: bool = False,
+             quiet: bool = False) -> dict:
+    """Generate the rows of an op/context/mode mixture into parquet shards under ``out`` (+ manifest).
+
+    Exactly one of ``per_op`` (problems per op and mode) and ``tokens`` (a budget split by the
+    mixture's weights) sizes the run. ``resume`` finishes a killed run with the same plan."""
     from tqdm import tqdm
 
     from interplay_verl.manifest import write_manifest
 
     # every configuration error surfaces here, before any shard is written
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ("forward", "reverse")]
-    if bad or not modes:
-        raise MixtureError(f"--modes {args.modes!r}: use forward, reverse or both")
-    contexts = {}
-    for name, w in context_weights(args.contexts).items():
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    bad = [m for m in mode_list if m not in MODES]
+    if bad or not mode_list:
+        raise MixtureError(f"--modes {modes!r}: use forward, reverse or both")
+    if (per_op is None) == (tokens is None):
+        raise MixtureError("give exactly one of --per-op and --tokens")
+    context_shares = {}
+    for name, w in context_weights(contexts).items():
         load_context(name)  # validates built-ins and user files alike
-        contexts[name] = w
-    ops = op_weights(args.ops)
-    if not all(2 <= op <= MAX_OP for op in ops):
-        raise MixtureError(f"--ops {args.ops!r}: ops must lie in 2..{MAX_OP}")
-    shards = plan(ops, contexts, modes, args.per_op, args.tokens, args.shard_size, args.tokenizer)
+        context_shares[name] = w
+    weights = op_weights(ops)
+    if not all(2 <= op <= MAX_OP for op in weights):
+        raise MixtureError(f"--ops {ops!r}: ops must lie in 2..{MAX_OP}")
+    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer)
 
-    out = args.out
     os.makedirs(out, exist_ok=True)
-    config = {"ops": args.ops, "op_weights": ops, "contexts": contexts, "modes": modes, "per_op": args.per_op,
-              "tokens": args.tokens, "shard_size": args.shard_size, "tokenizer": args.tokenizer,
+    config = {"ops": ops, "op_weights": weights, "contexts": context_shares, "modes": mode_list, "per_op": per_op,
+              "tokens": tokens, "shard_size": shard_size, "tokenizer": tokenizer,
               "generator_version": GENERATOR_VERSION}
-    plan_doc = json.dumps({"config": config, "seed": args.seed, "shards": [asdict(s) for s in shards]},
+    plan_doc = json.dumps({"config": config, "seed": seed, "shards": [asdict(s) for s in shards]},
                           sort_keys=True, indent=1)
     plan_path = os.path.join(out, PLAN_FILE)
     if os.path.exists(plan_path):
         with open(plan_path) as f:
             if f.read() != plan_doc:
-                raise SystemExit(f"{out} holds a different generation (its {PLAN_FILE} differs); choose a new --out")
-        if not args.resume:
-            raise SystemExit(f"{out} already has a generation; pass --resume to finish it, or choose a new --out")
+                raise MixtureError(f"{out} holds a different generation (its {PLAN_FILE} differs); choose a new --out")
+        if not resume:
+            raise MixtureError(f"{out} already has a generation; pass --resume to finish it, or choose a new --out")
     atomic_write_text(plan_path, plan_doc)
 
     for stale in [f for f in os.listdir(out) if f.startswith(PARTIAL_PREFIX)]:  # left by a killed run
@@ -183,15 +191,15 @@ def run(args: argparse.Namespace) -> dict:
     total = sum(s.count for s in shards)
     start = time.time()
     with tqdm(total=total, initial=total - sum(s.count for s in todo), unit="problem",
-              desc="generate", disable=args.quiet) as progress:
-        if args.ray:
-            written = _run_ray(todo, args.seed, out, progress)
+              desc="generate", disable=quiet) as progress:
+        if ray:
+            written = _run_ray(todo, seed, out, progress)
         else:
-            written = _run_local(todo, args.seed, out, args.workers, progress)
+            written = _run_local(todo, seed, out, workers, progress)
     digests = {name: sha for name, _, sha in written}
     files = [{"file": s.filename, "rows": s.count, "context": s.context_name, "mode": s.mode, "op": s.op,
               "sha256": digests.get(s.filename) or file_sha256(os.path.join(out, s.filename))} for s in shards]
-    write_manifest(out, config=config, seed=args.seed, kind="problems", rows=total, shards=files)
+    write_manifest(out, config=config, seed=seed, kind="problems", rows=total, shards=files)
     return {"rows": total, "shards": len(shards), "written": len(todo), "seconds": round(time.time() - start, 2)}
 
 
@@ -221,7 +229,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from interplay_verl.cli import report
 
-    return report("generate", lambda: run(args), (MixtureError, ContextError, ValueError))
+    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops")}
+    return report("generate", lambda: generate(args.out, args.ops, **options), (MixtureError, ContextError, ValueError))
 
 
 if __name__ == "__main__":

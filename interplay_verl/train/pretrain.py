@@ -2,39 +2,25 @@
 
 Both stages are the same machinery with different configs (SPEC section 10): pre-training
 starts from a randomly initialised model, mid-training from the pre-trained export with its
-own schedule and the CPT mixture's corpus. A stage writes
-
-    <out>/checkpoints/global_step_N/   verl's sharded checkpoints (resume points)
-    <out>/metrics/run-KK.jsonl         one file per launch (verl's file logger truncates)
-    <out>/hf/                          the final Hugging Face model + tokenizer
-    <out>/loss.png                     the training loss curve
-    <out>/manifest.json                config, seed, versions, git hash, loss curve summary
-
-Rerunning the same command after a kill resumes from the newest checkpoint (verl's
-``resume_mode=auto``); rerunning a finished stage does nothing. The config is checked against
-verl's own Hydra schema before torchrun starts, so a typo fails in seconds with the key.
+own schedule and the mid-training mixture's corpus. A stage writes checkpoints, per-launch metrics, ``hf/``, ``loss.png`` and the manifest, with the lifecycle of
+every trainer stage (``train/stage.py``): a rerun after a kill resumes from the newest
+checkpoint, a rerun of a finished stage does nothing. The config is checked against verl's
+own Hydra schema before torchrun starts, so a typo fails in seconds with the key.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import shutil
 from typing import Any, Optional
 from collections.abc import Sequence
 
-from interplay_verl.atomic import PARTIAL_PREFIX
-from interplay_verl.train import launch
+from interplay_verl.train import launch, stage
+from interplay_verl.train.launch import StageConfigError, check_overrides
 
 STAGES = ("pretrain", "midtrain")
 CONFIG_KEYS = {"stage", "description", "device", "nproc", "seed", "verl"}
-DONE = "DONE"
-
-
-class StageConfigError(ValueError):
-    """A stage config that cannot run; the message names the key and the fix."""
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -112,117 +98,30 @@ def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Op
     return [f"{k}={_value(v)}" for k, v in base.items()] + list(extra)
 
 
-def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_engine",
-                    config_dir: Optional[str] = None) -> None:
-    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds.
-
-    ``config_dir``: a folder of configs that extend verl's (searchpath ``pkg://verl.trainer.config``);
-    verl's own config folder when None.
-    """
-    import warnings
-
-    with warnings.catch_warnings():  # verl warns about every engine it cannot import
-        warnings.simplefilter("ignore")
-        import verl
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-
-    config_dir = config_dir or os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
-    with initialize_config_dir(config_dir=config_dir, version_base=None):
-        try:
-            return compose(config_name, overrides=list(overrides))
-        except HydraException as exc:
-            raise StageConfigError(f"verl rejects the overrides: {exc}") from None
-
-
-def final_checkpoint(out: str) -> Optional[str]:
-    """The checkpoint verl resumes from (its own lookup: the step its tracker file names, written
-    after a save completes, not the newest directory, which a kill during a save leaves half-written)."""
-    from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
-
-    return find_latest_ckpt_path(os.path.join(out, "checkpoints"))
-
-
-def export_hf(out: str, inside: str = "huggingface") -> str:
-    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing).
-
-    ``inside``: where a checkpoint keeps them (``actor/huggingface`` for RL).
-    """
-    last = final_checkpoint(out)
-    source = os.path.join(last, inside) if last else None
-    if not source or not os.path.exists(os.path.join(source, "config.json")):
-        raise launch.StageError(f"{out}: the trainer finished but left no Hugging Face checkpoint")
-    target = os.path.join(out, "hf")
-    tmp = os.path.join(out, PARTIAL_PREFIX + "hf")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
-    return target
-
-
-def loss_curve(out: str, key: str = "train/loss") -> list[tuple[int, float]]:
-    """(step, metric) over every launch of the stage, later launches replacing resumed steps."""
-    curve: dict[int, float] = {}
-    for path in sorted(glob.glob(os.path.join(out, "metrics", "run-*.jsonl"))):
-        for record in launch.read_metrics(path):
-            if key in record["data"]:
-                curve[int(record["step"])] = float(record["data"][key])
-    return sorted(curve.items())
-
-
-def finished(out: str, stage: str) -> Optional[dict]:
-    """A finished stage's result (its DONE marker is written last), or None: reruns skip it."""
-    if not os.path.exists(os.path.join(out, DONE)):
-        return None
-    print(f"[{stage}] {out} is complete (remove {os.path.join(out, DONE)} to train again)", flush=True)
-    with open(os.path.join(out, "manifest.json")) as f:
-        return json.load(f)["result"]
-
-
-def require_model(model: str) -> None:
-    if not os.path.exists(os.path.join(model, "config.json")):
-        raise StageConfigError(f"--model {model}: not a Hugging Face model directory (no config.json)")
-
-
 def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
         extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
+    """Train ``model`` on ``corpus`` into ``out`` (the lifecycle of ``train/stage.py``)."""
     from interplay_verl import plots
-    from interplay_verl.manifest import write_manifest
 
-    out = os.path.abspath(out)
-    done = finished(out, cfg["stage"])
-    if done is not None:
-        return done
-    require_model(model)
     device, nproc = cfg.get("device", "cpu"), int(cfg.get("nproc", 1))
-    overrides = stage_overrides(cfg, corpus, model, out, val_corpus, extra)
-    check_overrides(launch.sft_overrides(overrides, device, nproc))
-    os.makedirs(os.path.join(out, "metrics"), exist_ok=True)
-    resumed_from = final_checkpoint(out)
-    attempt = len(glob.glob(os.path.join(out, "metrics", "run-*.jsonl")))
-    print(f"[{cfg['stage']}] verl sft_trainer on {corpus} -> {out}"
-          + (f" (resuming from {os.path.basename(resumed_from)})" if resumed_from else ""), flush=True)
-    cmd = launch.sft_command(overrides, device, nproc)
+    name = cfg["stage"]
+
+    def overrides() -> list[str]:
+        return stage_overrides(cfg, corpus, model, out, val_corpus, extra)
+
     # torchrun ranks are not Ray actors: inside a Ray job (RAY_ADDRESS and Ray's
     # RAY_EXPERIMENTAL_NOSET_*_VISIBLE_DEVICES set) verl's worker would look up Ray accelerator ids
     not_ray = {k: None for k in os.environ if k == "RAY_ADDRESS" or k.startswith("RAY_EXPERIMENTAL_NOSET_")}
-    launch.run_stage(cfg["stage"], cmd, device, out, metrics_name=f"metrics/run-{attempt:02d}.jsonl",
-                     log_name=f"train-{attempt:02d}.log", extra_env=not_ray)
-    hf = export_hf(out)
-    curve = loss_curve(out)
-    if curve:
-        plots.training_loss(curve, os.path.join(out, "loss.png"), f"{cfg['stage']}: {cfg.get('description', '')}")
-    result = {"hf": hf, "steps": curve[-1][0] if curve else 0, "loss_first": curve[0][1] if curve else None,
-              "loss_last": curve[-1][1] if curve else None, "launches": attempt + 1,
-              "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
-    write_manifest(out, config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus),
-                                "model": os.path.abspath(model), "extra_overrides": list(extra)},
-                   seed=cfg.get("seed", 1), kind=cfg["stage"], overrides=overrides, result=result,
-                   loss_curve=curve)
-    with open(os.path.join(out, DONE), "w") as f:
-        f.write(hf + "\n")
-    return result
+    return stage.run(stage.TrainerStage(
+        name=name, out=out, model=model, device=device,
+        command=lambda metrics: launch.sft_command(overrides(), device, nproc),
+        check=lambda: check_overrides(launch.sft_overrides(overrides(), device, nproc)),
+        plot=lambda curves, path: plots.training_loss(curves["train/loss"], path,
+                                                      f"{name}: {cfg.get('description', '')}"),
+        config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),
+                "extra_overrides": list(extra)},
+        overrides=overrides(),
+        seed=cfg.get("seed", 1), extra_env=not_ray))
 
 
 def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:

@@ -2,16 +2,12 @@
 
 The Hydra config ``interplay_verl/configs/interplay_grpo.yaml`` extends verl's ``ppo_trainer``
 (searchpath ``pkg://verl.trainer.config``) with the paper's GRPO settings (SPEC section 10);
-``interplay_grpo_cpu.yaml`` is its tiny CPU profile. The reward is
+``interplay_grpo_cpu.yaml`` is its CPU-sized variant (``--config-name``). The reward is
 ``interplay_verl.rewards.composite`` (``--variant``, ``--alpha``), the trainer is verl's sync
 V1 trainer with the online edge-of-competence filter (``interplay_verl.filters.online``). A
-run writes
-
-    <out>/checkpoints/global_step_N/   verl's checkpoints, each with the filter's pool
-    <out>/metrics/run-KK.jsonl         verl's per-step metrics, one file per launch
-    <out>/hf/                          the final actor as a Hugging Face model
-    <out>/rl.png                       reward components and pool shares per step
-    <out>/manifest.json
+run has the lifecycle of every trainer stage (``train/stage.py``): checkpoints (each with the
+filter's pool), per-launch metrics, ``hf/`` (the final actor), ``rl.png`` (reward components
+and pool shares per step) and the manifest.
 
 Everything is checked before Ray starts: the composed config (verl's schema), the reward's
 variant and alpha, and the filter's settings. Rerunning after a kill resumes from the last
@@ -21,19 +17,19 @@ checkpoint; rerunning a finished run does nothing. Extra arguments are verl over
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import sys
 from typing import Optional
 from collections.abc import Sequence
 
 from interplay_verl.devices import verl_overrides
-from interplay_verl.train import launch
-from interplay_verl.train.pretrain import (DONE, StageConfigError, check_overrides, export_hf, final_checkpoint, finished,
-                                          loss_curve, require_model)
+from interplay_verl.train import launch, stage
+from interplay_verl.train.launch import StageConfigError, check_overrides
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-PROFILES = {"cpu": "interplay_grpo_cpu", "paper": "interplay_grpo"}
+# the GRPO Hydra configs shipped here (files starting with "_" are shared bases, not runnable)
+CONFIG_NAMES = tuple(sorted(os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR)
+                            if f.endswith(".yaml") and not f.startswith("_")))
 CURVES = ("reward/score/mean", "reward/outcome/mean", "reward/process/mean", "reward/verified/mean",
           "edge/in_band", "edge/saturated", "edge/out_of_reach")
 
@@ -56,10 +52,10 @@ def rl_overrides(model: str, train: str, val: str, out: str, variant: Optional[s
     return overrides + list(extra)
 
 
-def config_command(profile: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1) -> list[str]:
+def config_command(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1) -> list[str]:
     """``main_ppo`` on our config: device overrides first, so the caller's can replace them."""
     return [sys.executable, "-m", "verl.trainer.main_ppo", "--config-path", CONFIG_DIR, "--config-name",
-            PROFILES[profile], *verl_overrides(device, "ppo", n_workers), *overrides]
+            config_name, *verl_overrides(device, "ppo", n_workers), *overrides]
 
 
 def verl_validate(cfg) -> None:
@@ -81,14 +77,14 @@ def verl_validate(cfg) -> None:
         raise StageConfigError(f"verl's config validation: {' '.join(str(exc).split())[:600]}") from None
 
 
-def check_config(profile: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1):
+def check_config(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1):
     """Compose the final config and check what verl cannot: the reward's knobs and the filter's."""
-    from interplay_verl.filters.online import online_config
+    from interplay_verl.filters.pool import online_config
     from interplay_verl.rewards.composite import check_reward_kwargs
 
-    if profile not in PROFILES:
-        raise StageConfigError(f"--profile {profile!r}: choose one of {', '.join(PROFILES)}")
-    cfg = check_overrides([*verl_overrides(device, "ppo", n_workers), *overrides], PROFILES[profile], CONFIG_DIR)
+    if config_name not in CONFIG_NAMES:
+        raise StageConfigError(f"--config-name {config_name!r}: choose one of {', '.join(CONFIG_NAMES)}")
+    cfg = check_overrides([*verl_overrides(device, "ppo", n_workers), *overrides], config_name, CONFIG_DIR)
     verl_validate(cfg)
     kwargs = cfg.reward.custom_reward_function.get("reward_kwargs") or {}
     try:
@@ -104,78 +100,64 @@ def check_config(profile: str, overrides: Sequence[str], device: launch.Device, 
     return cfg
 
 
-def plot_curves(out: str, path: str) -> Optional[str]:
-    from interplay_verl import plots
-
-    curves = {key: loss_curve(out, key) for key in CURVES}
-    return plots.rl_curves(curves, path) if any(curves.values()) else None
-
-
-def run(profile: str, model: str, train: str, val: str, out: str, device: launch.Device = "cpu",
+def run(config_name: str, model: str, train: str, val: str, out: str, device: launch.Device = "cpu",
         variant: Optional[str] = None, alpha: Optional[float] = None, extra: Sequence[str] = (),
         n_workers: int = 1, extra_env: Optional[dict] = None, timeout: Optional[float] = None) -> dict:
-    from interplay_verl.manifest import write_manifest
-
-    out = os.path.abspath(out)
-    done = finished(out, "rl")
-    if done is not None:
-        return done
-    require_model(model)
-    overrides = rl_overrides(model, train, val, out, variant, alpha, extra)
-    launch.prepare(device)  # the device check, and VERL_PLATFORM for the config check's verl import
-    cfg = check_config(profile, overrides, device, n_workers)
-    os.makedirs(os.path.join(out, "metrics"), exist_ok=True)
-    resumed_from = final_checkpoint(out)
-    attempt = len(glob.glob(os.path.join(out, "metrics", "run-*.jsonl")))
-    print(f"[rl] verl main_ppo ({PROFILES[profile]}) on {train} -> {out}"
-          + (f" (resuming from {os.path.basename(resumed_from)})" if resumed_from else ""), flush=True)
-    metrics = f"metrics/run-{attempt:02d}.jsonl"
-    # verl logs from its TaskRunner actor, which inherits the launcher's environment only on a Ray
-    # cluster of its own; on a running cluster (a Ray job) the path must travel in the runtime env
-    logger_path = f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={os.path.join(out, metrics)}"
-    launch.run_stage("RL", config_command(profile, [*overrides, logger_path], device, n_workers), device, out,
-                     extra_env=extra_env, timeout=timeout, metrics_name=metrics, log_name=f"train-{attempt:02d}.log")
-    hf = export_hf(out, inside=os.path.join("actor", "huggingface"))
-    curves = {key: loss_curve(out, key) for key in CURVES}
-    plot_curves(out, os.path.join(out, "rl.png"))
-    score = curves["reward/score/mean"]
-    result = {"hf": hf, "steps": score[-1][0] if score else 0, "score_first": score[0][1] if score else None,
-              "score_last": score[-1][1] if score else None, "launches": attempt + 1,
-              "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
     from omegaconf import OmegaConf
 
-    write_manifest(out, config={"profile": profile, "model": os.path.abspath(model), "train": os.path.abspath(train),
-                                "val": os.path.abspath(val), "device": device, "extra_overrides": list(extra),
-                                "verl": OmegaConf.to_container(cfg, resolve=False)},
-                   seed=int(cfg.data.get("seed", 1) or 1), kind="rl", overrides=overrides, result=result,
-                   curves=curves)
-    with open(os.path.join(out, DONE), "w") as f:
-        f.write(hf + "\n")
-    return result
+    from interplay_verl import plots
+
+    overrides = rl_overrides(model, train, val, out, variant, alpha, extra)
+    config = {"config_name": config_name, "model": os.path.abspath(model), "train": os.path.abspath(train),
+              "val": os.path.abspath(val), "device": device, "extra_overrides": list(extra)}
+
+    def check() -> None:
+        launch.prepare(device)  # the device check, and VERL_PLATFORM for the config check's verl import
+        cfg = check_config(config_name, overrides, device, n_workers)
+        config["verl"] = OmegaConf.to_container(cfg, resolve=False)  # the manifest records the composed config
+        trainer.seed = int(cfg.data.get("seed", 1) or 1)
+
+    def command(metrics: str) -> list[str]:
+        # verl logs from its TaskRunner actor, which inherits the launcher's environment only on a Ray
+        # cluster of its own; on a running cluster (a Ray job) the path must travel in the runtime env
+        logger_path = f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={metrics}"
+        return config_command(config_name, [*overrides, logger_path], device, n_workers)
+
+    trainer = stage.TrainerStage(
+        name="rl", out=out, model=model, device=device, command=command, check=check,
+        hf_inside=os.path.join("actor", "huggingface"), curves=CURVES, plot=plots.rl_curves, plot_file="rl.png",
+        config=config, overrides=overrides, extra_env=extra_env, timeout=timeout)
+    return stage.run(trainer)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from interplay_verl.rewards.composite import VARIANTS
+
     p = argparse.ArgumentParser(prog="interplay-verl rl", description=__doc__.splitlines()[0],
                                 epilog="Extra arguments are verl main_ppo overrides, e.g. trainer.total_training_steps=5.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--profile", choices=sorted(PROFILES), default="cpu", help="cpu: tiny CPU run; paper: SPEC section 10")
+    p.add_argument("--config-name", choices=CONFIG_NAMES, default="interplay_grpo_cpu",
+                   help="GRPO Hydra config: interplay_grpo (the paper's settings) or interplay_grpo_cpu (CPU-sized)")
     p.add_argument("--model", required=True, help="starting model (the mid-training stage's hf/)")
     p.add_argument("--train", required=True, help="RL parquet (`interplay-verl filter` writes rl.parquet)")
     p.add_argument("--val", help="validation RL parquet (default: --train)")
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, rl.png, manifest)")
-    from interplay_verl.rewards.composite import VARIANTS
-
     p.add_argument("--variant", choices=sorted(VARIANTS), help="reward variant (config: gated)")
     p.add_argument("--alpha", type=float, help="reward alpha (config: 0.2)")
-    p.add_argument("--device", choices=["cpu", "gpu"], help="default: gpu for --profile paper, else cpu")
+    p.add_argument("--device", choices=["cpu", "gpu"], help="default: cpu for a *_cpu config, else gpu")
     p.add_argument("--n-workers", type=int, default=1, help="training processes per node (GPUs per node)")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = build_parser()
     args, extra = p.parse_known_args(argv)
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
     if bad:
         p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
-    device = args.device or ("gpu" if args.profile == "paper" else "cpu")
+    device = args.device or ("cpu" if args.config_name.endswith("_cpu") else "gpu")
     from interplay_verl.cli import report
 
-    return report("rl", lambda: run(args.profile, args.model, args.train, args.val or args.train, args.out, device,
+    return report("rl", lambda: run(args.config_name, args.model, args.train, args.val or args.train, args.out, device,
                                     args.variant, args.alpha, extra, args.n_workers),
                   (StageConfigError, launch.StageError))

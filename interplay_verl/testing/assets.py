@@ -1,4 +1,4 @@
-"""Small local assets for tests and smoke runs: nothing is downloaded, ever.
+"""Small local assets for tests and benchmarks: nothing is downloaded, ever.
 
 ``toy_documents`` writes text in the shape of SPEC section 3 (question, solution, answer
 tags, quantity sentences, single-letter arithmetic) so the tokenizer learns the real
@@ -73,15 +73,4 @@ def build_tiny_model(out_dir: str, seed: int = 0, n_docs: int = 400) -> str:
     """Tokenizer + randomly initialised tiny Qwen2 in one Hugging Face directory."""
     tok_dir = os.path.join(out_dir, "tokenizer")
     train_tokenizer(toy_documents(n_docs, seed), tok_dir, vocab_size=512)
-    return init_model(tok_dir, os.path.join(out_dir, "model"), profile="tiny", seed=seed)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="interplay-verl make-tiny", description=build_tiny_model.__doc__)
-    parser.add_argument("--out", required=True, help="directory to write tokenizer/ and model/ into")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(build_tiny_model(args.out, seed=args.seed))
-    return 0
+    return init_model(tok_dir, os.path.join(out_dir, "model"), size="0.2m", seed=seed)

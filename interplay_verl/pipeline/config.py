@@ -1,0 +1,272 @@
+"""The pipeline's configuration: typed sections (dataclasses) read through OmegaConf.
+
+A profile is a YAML file of these sections (``recipes/profiles/tiny.yaml`` is the default,
+``paper.yaml`` the paper's scale, ``recipes/experiments/`` the studies); ``extends:`` names a
+profile it builds on. Overrides come from ``IV__SECTION__KEY=value`` environment variables, then
+``--set section.key=value``. OmegaConf checks keys and types against the dataclasses; this
+module turns its errors into one line naming the key, and ``validate`` checks what types
+cannot (mixtures, contexts, the band, every verl stage composed against verl's schema), all
+before the first stage runs.
+
+A stage that needs settings of its own registers a section with ``register_section``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field, fields, is_dataclass, make_dataclass
+from typing import Any, Optional
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from omegaconf import MISSING
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROFILES_DIR = os.path.join(ROOT, "recipes", "profiles")
+ENV_PREFIX = "IV__"
+
+
+class PipelineConfigError(ValueError):
+    """A configuration that cannot run; raised before any stage starts, naming the key."""
+
+
+@dataclass
+class ModelConfig:
+    size: str = "0.8m"  # interplay_verl.models.SIZES
+
+
+@dataclass
+class DataConfig:
+    modes: list[str] = field(default_factory=lambda: ["forward"])
+    contexts: str = "zoo"
+    workers: int = 1
+    block_size: int = 1024
+    vocab_size: int = 2200
+
+
+@dataclass
+class PretrainConfig:
+    ops: str = MISSING
+    tokens: int = MISSING
+    config: str = MISSING  # recipes/configs/pretrain_*.yaml
+    overrides: list[str] = field(default_factory=list)  # verl sft_trainer overrides
+
+
+@dataclass
+class MidtrainConfig(PretrainConfig):
+    enable: bool = True  # false: RL starts from the pre-trained model
+
+
+@dataclass
+class FilterConfig:
+    ops: str = MISSING
+    modes: list[str] = field(default_factory=lambda: ["forward"])
+    contexts: str = "zoo"
+    candidates_per_op: int = MISSING
+    n_max: int = 128
+    k: int = 128
+    tau_1: float = 0.5
+    tau_k: float = 0.5
+    give_up_after: int = 64
+    round_size: int = 8
+    metric: str = "outcome"
+    temperature: float = 1.0
+    max_new_tokens: int = 256
+
+
+@dataclass
+class RLConfig:
+    config_name: str = "interplay_grpo_cpu"  # a GRPO Hydra config of interplay_verl/configs
+    variant: str = "gated"
+    alpha: float = 0.2
+    n_workers: int = 1
+    overrides: list[str] = field(default_factory=list)  # verl main_ppo overrides
+
+
+@dataclass
+class EvaluateConfig:
+    splits: list[str] = field(default_factory=lambda: ["id", "ood_edge", "ood_hard"])
+    contexts: list[str] = field(default_factory=lambda: ["zoo"])
+    modes: list[str] = field(default_factory=lambda: ["forward"])
+    per_op: int = 10
+    n_samples: int = 1
+    temperature: float = 0.0
+    max_new_tokens: int = 256
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "pretrain": PretrainConfig,
+                             "midtrain": MidtrainConfig, "filter": FilterConfig, "rl": RLConfig,
+                             "evaluate": EvaluateConfig}
+TOP_LEVEL = (("name", str, MISSING), ("description", str, ""), ("device", str, "cpu"), ("seed", int, 0),
+             ("out", str, MISSING))
+CHECKS: list[Callable[[Any], None]] = []  # a registered section's own checks, run by validate()
+
+
+def register_section(name: str, section: type, check: Optional[Callable[[Any], None]] = None) -> None:
+    """Add a typed section (a dataclass) to every pipeline configuration, with an optional check."""
+    if not is_dataclass(section):
+        raise TypeError(f"section {name!r}: {section!r} is not a dataclass")
+    SECTIONS[name] = section
+    if check is not None:
+        CHECKS.append(check)
+
+
+def schema() -> type:
+    """The configuration dataclass: the top-level keys and one field per registered section."""
+    return make_dataclass("PipelineConfig", [(n, t, field(default=d)) for n, t, d in TOP_LEVEL]
+                          + [(n, t, field(default_factory=t)) for n, t in SECTIONS.items()])
+
+
+def _read_yaml(path: str) -> dict:
+    import yaml
+
+    if not os.path.exists(path):
+        raise PipelineConfigError(f"{path}: no such pipeline config (profiles: {sorted(os.listdir(PROFILES_DIR))})")
+    with open(path) as f:
+        cfg = yaml.safe_load(f) or {}
+    if not isinstance(cfg, dict):
+        raise PipelineConfigError(f"{path}: must be a mapping of the sections {sorted(SECTIONS)}")
+    parent = cfg.pop("extends", None)
+    if parent:
+        cfg = _merge(_read_yaml(os.path.join(os.path.dirname(os.path.abspath(path)), parent)), cfg)
+    return cfg
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _explain(exc: Exception, origin: str) -> PipelineConfigError:
+    """OmegaConf's error as one line: the full key, what is wrong, what is allowed."""
+    from omegaconf.errors import ConfigKeyError, ValidationError
+
+    key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
+    if isinstance(exc, ConfigKeyError):
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        section = SECTIONS.get(parent)
+        allowed = sorted(f.name for f in fields(section)) if section else [n for n, _, _ in TOP_LEVEL] + sorted(SECTIONS)
+        return PipelineConfigError(f"{origin}: unknown key {key!r}; {parent or 'the top level'} has {allowed}")
+    if isinstance(exc, ValidationError):
+        return PipelineConfigError(f"{origin}: {key}: {' '.join(str(getattr(exc, 'msg', exc)).split())}")
+    return PipelineConfigError(f"{origin}: {' '.join(str(exc).split())}")
+
+
+def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None):
+    """The profile at ``path`` over the typed defaults, then ``IV__SECTION__KEY`` variables, then ``--set``s.
+
+    Returns the configuration as the dataclass instance of ``schema()`` (attribute access)."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    cfg = OmegaConf.structured(schema())
+    layers = [(path, _read_yaml(path))]
+    environ = os.environ if environ is None else environ
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            layers.append((f"environment {name}", {name[len(ENV_PREFIX):].lower().replace("__", "."): environ[name]}))
+    for item in sets:
+        if "=" not in item:
+            raise PipelineConfigError(f"--set {item!r}: write section.key=value")
+        key, raw = item.split("=", 1)
+        layers.append((f"--set {item}", {key.strip(): raw}))
+    for origin, layer in layers:
+        if origin != path:  # a dotted override; its value is YAML, like the profile's
+            ((dotted, raw),) = layer.items()
+            layer = node = {}
+            keys = dotted.split(".")
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = yaml.safe_load(raw)
+        try:
+            cfg = OmegaConf.merge(cfg, layer)
+        except OmegaConfBaseException as exc:
+            raise _explain(exc, origin) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise PipelineConfigError(f"{path}: missing key(s) {missing}")
+    return OmegaConf.to_object(cfg)
+
+
+def as_dict(cfg) -> dict:
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def pick(cfg, dotted: str) -> Any:
+    node = cfg
+    for key in dotted.split("."):
+        node = getattr(node, key)
+    return node
+
+
+def resolve(path: str) -> str:
+    """A path in a profile is relative to the repository root."""
+    return path if os.path.isabs(path) else os.path.join(ROOT, path)
+
+
+def validate(cfg) -> None:
+    """Everything that can be checked without running a stage, so a typo costs seconds, not a stage."""
+    from interplay_verl.filters.band import Band
+    from interplay_verl.metrics import SPLITS
+    from interplay_verl.models import SIZES
+    from interplay_verl.problems.contexts import load_context
+    from interplay_verl.problems.mixtures import context_weights, op_weights
+    from interplay_verl.problems.sampler import MODES
+    from interplay_verl.rewards.composite import check_reward_kwargs
+    from interplay_verl.train import launch, pretrain, rl
+
+    def guard(key: str, check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except (ValueError, KeyError, OSError) as exc:
+            raise PipelineConfigError(f"{key}: {exc}") from None
+
+    if cfg.device not in ("cpu", "gpu"):
+        raise PipelineConfigError(f"device={cfg.device!r}: use cpu or gpu")
+    if cfg.model.size not in SIZES:
+        raise PipelineConfigError(f"model.size={cfg.model.size!r}: choose one of {sorted(SIZES)}")
+    for key in ("pretrain.ops", "midtrain.ops", "filter.ops"):
+        guard(key, lambda key=key: op_weights(pick(cfg, key)))
+    for key in ("data.contexts", "filter.contexts"):
+        guard(key, lambda key=key: [load_context(c) for c in context_weights(pick(cfg, key))])
+    guard("evaluate.contexts", lambda: [load_context(c) for c in cfg.evaluate.contexts])
+    for key in ("data.modes", "filter.modes", "evaluate.modes"):
+        bad = [m for m in pick(cfg, key) if m not in MODES]
+        if bad:
+            raise PipelineConfigError(f"{key}: {bad} not in {list(MODES)}")
+    f = cfg.filter
+    guard("filter", lambda: Band(f.tau_1, f.tau_k, f.k, f.metric))
+    if f.k > f.n_max:
+        raise PipelineConfigError(f"filter.k={f.k} > filter.n_max={f.n_max}: pass@k needs k samples")
+    guard("rl", lambda: check_reward_kwargs(cfg.rl.variant, cfg.rl.alpha))
+    unknown = [s for s in cfg.evaluate.splits if s not in SPLITS]
+    if unknown:
+        raise PipelineConfigError(f"evaluate.splits: {unknown} unknown; choose from {list(SPLITS)}")
+    e = cfg.evaluate
+    if e.n_samples < 1 or (e.n_samples > 1 and e.temperature <= 0):
+        raise PipelineConfigError("evaluate: n_samples > 1 needs temperature > 0")
+    placeholder = os.path.abspath(__file__)  # composition needs paths, not their contents
+    for name in ("pretrain", "midtrain"):
+        section = getattr(cfg, name)
+        if name == "midtrain" and not section.enable:
+            continue
+        config = resolve(section.config)
+        stage_cfg = guard(f"{name}.config", lambda config=config: pretrain.load_config(config))
+        if stage_cfg["stage"] != name:
+            raise PipelineConfigError(f"{name}.config: {config} is a {stage_cfg['stage']} config")
+        stage_cfg["device"] = cfg.device
+        overrides = pretrain.stage_overrides(stage_cfg, placeholder, placeholder, placeholder,
+                                             extra=section.overrides, block=cfg.data.block_size)
+        guard(f"{name}.overrides", lambda o=overrides, c=stage_cfg: launch.check_overrides(
+            launch.sft_overrides(o, c["device"], int(c.get("nproc", 1)))))
+    guard("rl", lambda: rl.check_config(cfg.rl.config_name, rl.rl_overrides(
+        placeholder, placeholder, placeholder, placeholder, cfg.rl.variant, cfg.rl.alpha, cfg.rl.overrides),
+        cfg.device, cfg.rl.n_workers))
+    for check in CHECKS:
+        guard("config", lambda check=check: check(cfg))

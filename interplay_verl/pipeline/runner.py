@@ -1,0 +1,191 @@
+"""``interplay-verl pipeline``: the whole study from one profile, resumable stage by stage.
+
+Stages run in the order of the stage table (``pipeline/stages.py``). Each writes
+``<out>/<stage>/`` and is complete when that directory's ``manifest.json`` records the
+stage's key: a hash of the settings it depends on and of its upstream stages' keys. A rerun
+skips complete stages, so a killed run resumes at the interrupted stage (and inside a trainer
+stage, from its last checkpoint). A stage recorded with another key stops the run with the
+settings that changed: its outputs would silently mix two configurations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+import time
+from typing import Optional
+from collections.abc import Sequence
+
+from interplay_verl.pipeline.config import (ENV_PREFIX, PROFILES_DIR, PipelineConfigError, as_dict, load, pick,
+                                            validate)
+from interplay_verl.pipeline.stages import STAGES
+
+
+def _jsonable(value):
+    from dataclasses import asdict, is_dataclass
+
+    return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value, default=str))
+
+
+def stage_settings(cfg, name: str) -> dict:
+    return {key: _jsonable(pick(cfg, key)) for key in STAGES[name].settings}
+
+
+def stage_keys(cfg) -> dict[str, str]:
+    """A hash per stage of the settings it depends on, upstream stages' hashes included."""
+    keys: dict[str, str] = {}
+    for name, stage in STAGES.items():
+        material = {**stage_settings(cfg, name), "upstream": [keys[u] for u in stage.upstream]}
+        keys[name] = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    return keys
+
+
+class PeakMemory:
+    """Peak summed RSS of this process and all its descendants (Ray workers, torchrun ranks), sampled."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Pipeline:
+    def __init__(self, cfg, out: Optional[str] = None, quiet: bool = False):
+        self.cfg, self.quiet = cfg, quiet
+        self.out = os.path.abspath(out or cfg.out)
+        self.keys = stage_keys(cfg)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.out, *parts)
+
+    def log(self, message: str) -> None:
+        print(f"[pipeline] {message}", flush=True)
+
+    def recorded(self, name: str) -> Optional[dict]:
+        """What the stage's manifest records of the pipeline run that completed it, if any."""
+        path = self.path(name, "manifest.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f).get("pipeline")
+
+    def done(self, name: str) -> bool:
+        record = self.recorded(name)
+        return (record is not None and record["key"] == self.keys[name]) or not STAGES[name].enabled(self.cfg)
+
+    def check_markers(self) -> None:
+        """A stage made with other settings stops the run before anything is redone or mixed."""
+        for name in STAGES:
+            record = self.recorded(name)
+            if record is not None and record["key"] != self.keys[name]:
+                now = stage_settings(self.cfg, name)
+                changed = [k for k in record["settings"] if record["settings"][k] != now.get(k)]
+                raise PipelineConfigError(
+                    f"{self.out}: stage {name!r} was run with a different configuration "
+                    f"(changed: {changed or 'an upstream stage'}). Use another --out, or remove "
+                    f"{self.path(name)} and the stage directories after it")
+
+    def plan(self, only: Optional[Sequence[str]] = None) -> list[str]:
+        """The stages to run, in table order; with ``only``, their upstream stages must be done already."""
+        bad = [s for s in only or [] if s not in STAGES]
+        if bad:
+            raise PipelineConfigError(f"--only {bad}: stages are {', '.join(STAGES)}")
+        todo = [name for name in STAGES if (not only or name in only) and not self.done(name)]
+        for name in todo:
+            missing = [u for u in STAGES[name].upstream if u not in todo and not self.done(u)]
+            if missing:
+                raise PipelineConfigError(f"stage {name!r} needs {missing} first: run them (add them to --only)")
+        return todo
+
+    def run(self, only: Optional[Sequence[str]] = None) -> dict:
+        from interplay_verl.manifest import record_stage, write_manifest
+
+        self.check_markers()
+        todo = self.plan(only)
+        timings: dict[str, float] = {}
+        with PeakMemory() as memory:
+            for name in STAGES:
+                if name not in todo:
+                    if not only or name in only:
+                        reason = "disabled" if not STAGES[name].enabled(self.cfg) else "done before"
+                        self.log(f"{name}: {reason}, skipped")
+                    continue
+                start = time.time()
+                self.log(f"{name}: starting")
+                STAGES[name].run(self)
+                timings[name] = round(time.time() - start, 1)
+                record_stage(self.path(name), {"stage": name, "key": self.keys[name],
+                                               "settings": stage_settings(self.cfg, name),
+                                               "seconds": timings[name]})
+                self.log(f"{name}: done in {timings[name]} s")
+        summary = {"out": self.out, "seconds": timings, "peak_rss_gb": round(memory.peak / 2 ** 30, 2),
+                   "report": self.path("report", "comparison.md")}
+        write_manifest(self.out, config=as_dict(self.cfg), seed=self.cfg.seed, kind="pipeline", stage_keys=self.keys,
+                       last_run=summary)
+        return summary
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    import yaml
+
+    p = argparse.ArgumentParser(prog="interplay-verl pipeline", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", default=os.path.join(PROFILES_DIR, "tiny.yaml"),
+                   help="profile: recipes/profiles/*.yaml or recipes/experiments/*.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help=f"override one setting (repeatable); environment: {ENV_PREFIX}SECTION__KEY=VALUE")
+    p.add_argument("--out", help="output directory (default: the profile's `out`)")
+    p.add_argument("--only", help=f"comma-separated stages to run (of {','.join(STAGES)}); their upstream "
+                                  "stages must be complete")
+    p.add_argument("--check", action="store_true", help="print and check the configuration, run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    try:
+        cfg = load(args.config, args.set)
+        if args.out:
+            cfg.out = args.out
+        print(f"[pipeline] configuration ({args.config}):\n" + yaml.safe_dump(as_dict(cfg), sort_keys=False),
+              flush=True)
+        only = [s for s in args.only.split(",") if s] if args.only else None
+        validate(cfg)
+        pipeline = Pipeline(cfg, quiet=args.quiet)
+        if args.check:
+            pipeline.check_markers()
+            print(json.dumps({"config": "ok", "out": pipeline.out, "stage_keys": pipeline.keys,
+                              "to_run": pipeline.plan(only)}))
+            return 0
+        summary = pipeline.run(only)  # checks the markers first
+    except PipelineConfigError as exc:
+        print(f"interplay-verl pipeline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The stage table: every stage of the study, what it reads and writes, and what it depends on.
+
+    data -> tokenizer -> corpus -> init -> pretrain -> midtrain -> filter -> rl -> evaluate -> report
+
+A stage is one ``Stage`` entry: its name (also its output directory, ``<out>/<name>/``), the
+configuration keys its outputs depend on, the stages upstream of it, and a function that
+reads only what upstream stages wrote and writes only its own directory. Everything the
+runner does (order, hashes, completion markers, resume, ``--only``) is derived from this
+table, so a new stage is one ``register_stage`` call.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from collections.abc import Callable
+
+from interplay_verl.pipeline.config import resolve
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Any], None]  # (run context) -> None; writes <out>/<name>/
+    settings: tuple[str, ...] = ()  # dotted configuration keys (or whole sections) its outputs depend on
+    upstream: tuple[str, ...] = ()
+    enabled: Callable[[Any], bool] = lambda cfg: True  # a disabled stage is skipped and counts as done
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def register_stage(stage: Stage) -> Stage:
+    """Append a stage; its upstream stages must be registered first (the table stays in run order)."""
+    unknown = [u for u in stage.upstream if u not in STAGES]
+    if unknown:
+        raise ValueError(f"stage {stage.name!r}: upstream {unknown} not registered (stages: {list(STAGES)})")
+    if stage.name in STAGES:
+        raise ValueError(f"stage {stage.name!r} is registered already")
+    STAGES[stage.name] = stage
+    return stage
+
+
+def unregister_stage(name: str) -> None:
+    """Remove a stage nothing depends on (tests add and remove their own)."""
+    users = [s.name for s in STAGES.values() if name in s.upstream]
+    if users:
+        raise ValueError(f"stage {name!r} is upstream of {users}")
+    STAGES.pop(name)
+
+
+# ------------------------------------------------------------------ the study's stages
+# Each reads ``run.cfg`` (the typed configuration) and paths under ``run.path(...)``.
+
+
+def _rl_start(run) -> str:
+    return run.path("midtrain" if run.cfg.midtrain.enable else "pretrain", "hf")
+
+
+def checkpoints(run) -> list[tuple[str, str]]:
+    """The checkpoints evaluated and compared: base, mid (when mid-training runs) and RL."""
+    out = [("base", run.path("pretrain", "hf"))]
+    if run.cfg.midtrain.enable:
+        out.append(("mid", run.path("midtrain", "hf")))
+    return out + [("rl", run.path("rl", "hf"))]
+
+
+def data(run) -> None:
+    """Pre-/mid-training rows, RL candidates not in them, and evaluation rows disjoint from both."""
+    from interplay_verl.data.eval_sets import write_eval_sets
+    from interplay_verl.data.splits import exclude
+    from interplay_verl.problems.generate import generate
+
+    c, d, f, e = run.cfg, run.cfg.data, run.cfg.filter, run.cfg.evaluate
+    common = {"workers": d.workers, "resume": True, "quiet": True}
+    generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
+             contexts=d.contexts, seed=c.seed, **common)
+    train = [run.path("data", "pretrain")]
+    if c.midtrain.enable:
+        generate(run.path("data", "midtrain"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
+                 contexts=d.contexts, seed=c.seed + 1, **common)
+        train.append(run.path("data", "midtrain"))
+    generate(run.path("data", "candidates_all"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
+             contexts=f.contexts, seed=c.seed + 2, **common)
+    exclude(run.path("data", "candidates_all"), train, run.path("data", "candidates", "rows.parquet"))
+    write_eval_sets(run.path("data", "eval"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
+                    disjoint_from=[*train, run.path("data", "candidates")])
+
+
+def tokenizer(run) -> None:
+    from interplay_verl.tokenizer import build_tokenizer
+
+    build_tokenizer(run.path("data", "pretrain"), run.path("tokenizer"), vocab_size=run.cfg.data.vocab_size)
+
+
+def corpus(run) -> None:
+    from interplay_verl.corpus import build
+
+    for name in ("pretrain", "midtrain") if run.cfg.midtrain.enable else ("pretrain",):
+        build(run.path("data", name), run.path("tokenizer"), run.path("corpus", name), run.cfg.data.block_size,
+              quiet=run.quiet)
+
+
+def init(run) -> None:
+    from interplay_verl.models import init_model
+
+    init_model(run.path("tokenizer"), run.path("init"), run.cfg.model.size, run.cfg.seed)
+
+
+def _train(run, name: str, start: str) -> None:
+    from interplay_verl.train import pretrain as trainer
+
+    section = getattr(run.cfg, name)
+    stage_cfg = trainer.load_config(resolve(section.config))
+    stage_cfg["device"] = run.cfg.device
+    trainer.run(stage_cfg, run.path("corpus", name), start, run.path(name), extra=section.overrides,
+                config_path=resolve(section.config))
+
+
+def pretrain(run) -> None:
+    _train(run, "pretrain", run.path("init"))
+
+
+def midtrain(run) -> None:
+    _train(run, "midtrain", run.path("pretrain", "hf"))
+
+
+def edge_filter(run) -> None:
+    from interplay_verl.filters.band import Band, StoppingRule
+    from interplay_verl.filters.offline import run_filter
+
+    f = run.cfg.filter
+    run_filter(_rl_start(run), run.path("data", "candidates"), run.path("filter"),
+               Band(f.tau_1, f.tau_k, f.k, f.metric), StoppingRule(f.n_max, f.give_up_after),
+               round_size=f.round_size, temperature=f.temperature, max_new_tokens=f.max_new_tokens,
+               seed=run.cfg.seed, quiet=run.quiet)
+
+
+def rl(run) -> None:
+    from interplay_verl.train import rl as trainer
+
+    r = run.cfg.rl
+    train = run.path("filter", "rl.parquet")
+    trainer.run(r.config_name, _rl_start(run), train, train, run.path("rl"), run.cfg.device, r.variant, r.alpha,
+                r.overrides, r.n_workers)
+
+
+def evaluate(run) -> None:
+    from interplay_verl.evaluation import evaluate as evaluate_model
+
+    e = run.cfg.evaluate
+    for name, model in checkpoints(run):
+        target = run.path("evaluate", name)
+        if os.path.exists(os.path.join(target, "manifest.json")):
+            continue  # this checkpoint's evaluation finished before a kill
+        run.log(f"evaluate: {name} ({model})")
+        evaluate_model(model, run.path("data", "eval"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
+                       n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed)
+
+
+def report(run) -> None:
+    from interplay_verl.comparison import run as compare
+
+    names = [name for name, _ in checkpoints(run)]
+    compare([run.path("evaluate", n) for n in names], run.path("report"), names)
+
+
+for _stage in (
+    Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens", "midtrain.enable",
+                         "midtrain.ops", "midtrain.tokens", "filter.ops", "filter.modes", "filter.contexts",
+                         "filter.candidates_per_op", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
+                         "evaluate.per_op")),
+    Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),
+    Stage("corpus", corpus, ("data.block_size",), ("tokenizer",)),
+    Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
+    Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
+    Stage("midtrain", midtrain, ("midtrain.config", "midtrain.overrides", "device"), ("pretrain",),
+          enabled=lambda cfg: cfg.midtrain.enable),
+    Stage("filter", edge_filter, ("filter", "seed"), ("midtrain",)),
+    Stage("rl", rl, ("rl", "device"), ("filter",)),
+    Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "seed"),
+          ("rl",)),
+    Stage("report", report, (), ("evaluate",)),
+):
+    register_stage(_stage)
