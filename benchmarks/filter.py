@@ -3,7 +3,7 @@
 Each simulated problem has a known success rate, drawn per op from a curve shaped like a
 pre-trained model's (solves shallow problems, fails deep ones) with a wide spread inside each
 op. Both selections read the same stream of samples per problem: the fixed one draws all
-n = 128 and classifies (SPEC section 8); the adaptive one draws rounds and stops as soon as
+n = 128 and classifies (docs/method.md#8-the-edge-of-competence); the adaptive one draws rounds and stops as soon as
 ``StoppingRule`` settles the band decision. Reported: agreement of the two decisions and the
 adaptive share of the fixed run's samples (issue 6 asks >= 95% agreement at <= 40%).
 

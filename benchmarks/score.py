@@ -21,7 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from interplay_verl.evaluation import score, summarize  # noqa: E402
+from interplay_verl.evaluation import summarize  # noqa: E402
+from interplay_verl.rewards.composite import score_rows as score  # noqa: E402
 from interplay_verl.problems.contexts import load_context  # noqa: E402
 from interplay_verl.problems.rows import generate_row  # noqa: E402
 

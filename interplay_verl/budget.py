@@ -1,4 +1,4 @@
-"""``interplay-verl budget``: compute accounting (SPEC section 12) in supervised-token equivalents.
+"""``interplay-verl budget``: compute accounting (docs/method.md#12-compute-accounting) in supervised-token equivalents.
 
 The paper puts mid-training and RL on one budget by counting an RL step as the supervised
 tokens that would cost the same: T_RL = c * N * r * L, with N prompts, r rollouts per prompt and
@@ -105,7 +105,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--fractions", default="0,0.2,0.5,0.8", help="mid-training fractions of the budget")
     p.add_argument("--budget-steps", default="50,200,950", help="budgets in nominal RL steps")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     def work() -> dict:
         if args.factor is not None and args.decode_inefficiency is not None:

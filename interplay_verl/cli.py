@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
-from collections.abc import Callable
 
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
@@ -25,17 +22,6 @@ COMMANDS = {
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
     "pipeline": ("interplay_verl.pipeline.runner", "the whole study from one YAML: data ... pretrain, midtrain, filter, rl, evaluate, report"),
 }
-
-
-def report(command: str, work: Callable[[], Any], errors: tuple = (ValueError,)) -> int:
-    """Run a command's work: its JSON result on stdout (exit 0), or the error on one line (exit 2)."""
-    try:
-        result = work()
-    except errors as exc:
-        print(f"interplay-verl {command}: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,7 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--names", help="comma-separated display names (default: the directory names)")
     p.add_argument("--out", required=True, help="directory for comparison.md/json/png")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     names = args.names.split(",") if args.names else None
     return report("compare", lambda: run(args.evaluations, args.out, names), (ValueError, OSError))

@@ -161,7 +161,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--max-docs", type=int, help="use only the first N documents")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     return report("corpus", lambda: build(args.rows, args.tokenizer, args.out, args.block_size, args.max_docs,
                                           args.quiet), (CorpusError, RowsError))

@@ -73,7 +73,7 @@ class Columns:
 
 
 def pass_at_k_table(rows: list[dict], scores: list[dict], columns: Optional[Columns] = None) -> dict:
-    """Unbiased pass@k on the ladder (SPEC section 7), outcome and process-verified: overall and by
+    """Unbiased pass@k on the ladder (docs/method.md#7-passk), outcome and process-verified: overall and by
     op, context, mode and split. ``rows``/``scores`` hold one entry per sample; a problem's samples
     share its ``id``."""
     from interplay_verl.metrics import Tally
@@ -234,7 +234,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     return report("evaluate", lambda: {k: v for k, v in evaluate(
         args.model, args.rows, args.out, n_problems=args.n_problems, max_new_tokens=args.max_new_tokens,

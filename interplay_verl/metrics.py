@@ -1,4 +1,4 @@
-"""Unbiased pass@k (SPEC section 7) and its aggregation by op, context, mode and split.
+"""Unbiased pass@k (docs/method.md#7-passk) and its aggregation by op, context, mode and split.
 
 With n samples of a problem of which c are correct, pass@k = 1 - C(n-c, k) / C(n, k): the
 chance that k samples drawn without replacement contain a correct one. Averaging
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 LADDER = tuple(2 ** i for i in range(8))  # 1, 2, 4, ..., 128
-SPLITS = {"id": (2, 10), "ood_edge": (11, 14), "ood_hard": (15, 20)}  # SPEC section 7
+SPLITS = {"id": (2, 10), "ood_edge": (11, 14), "ood_hard": (15, 20)}  # docs/method.md#7-passk
 KINDS = ("outcome", "verified")
 
 

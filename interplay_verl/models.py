@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from transformers import Qwen2Config
 
-# The paper's ~100M Qwen2 decoder (SPEC section 10).
+# The paper's ~100M Qwen2 decoder (docs/method.md#10-models-tokenizer-and-training-settings).
 PAPER = dict(
     hidden_size=768,
     num_hidden_layers=12,

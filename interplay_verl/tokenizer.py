@@ -2,7 +2,7 @@
 
 The paper's tokenizer mis-escaped its split regex (words split at every "s" and "p"); ours
 splits digits individually (arithmetic stays learnable: "137" is always 1,3,7) and keeps
-the SPEC section 3 tags whole (added tokens, not "special" ones, so decoding with
+the docs/method.md#3-text-format tags whole (added tokens, not "special" ones, so decoding with
 ``skip_special_tokens`` keeps them). Byte-level matters beyond coverage:
 transformers 5.x rebuilds any tokenizer saved beside a qwen2 config as byte-level BPE, so
 a different model type of tokenizer would be silently mangled on load.
@@ -90,7 +90,7 @@ def build_tokenizer(rows: str, out: str, *, vocab_size: int = 2200, max_docs: in
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
     from interplay_verl.data.rows import RowsError
 
     p = argparse.ArgumentParser(prog="interplay-verl tokenizer", description=__doc__.splitlines()[0],

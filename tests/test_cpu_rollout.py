@@ -161,6 +161,7 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.mark.slow  # a Ray cluster
 def test_server_actor_batches_concurrent_generate_calls(ray_local, tiny_model, prompts):
     """The Ray actor verl's agent loop talks to: vLLM's generate() contract, batched."""
     import ray

@@ -168,7 +168,15 @@ def test_compare_reports_deltas_per_split(tmp_path):
 def test_budget_matches_the_papers_accounting():
     from interplay_verl.budget import account, rl_factor, rl_tokens, split_budget
 
-    assert rl_factor(10.9) == pytest.approx(5.3, abs=1e-9)  # the paper's constant: d ~ 10.9, KL on, 1 epoch
+    # per rollout token, in units of a supervised token's 6N FLOPs: decoding 2N x d (d: how much
+    # costlier a decoded token is than a token of a forward pass), old log-probs 2N, the reference
+    # model's 2N when KL is on, and the update 6N per epoch
+    assert rl_factor(1, kl=False, epochs=1) == pytest.approx((2 + 2 + 6) / 6)
+    assert rl_factor(3, kl=True, epochs=2) == pytest.approx((6 + 2 + 2 + 12) / 6)
+    assert rl_factor(5) - rl_factor(4) == pytest.approx(2 / 6)  # each unit of d costs 2N
+    assert rl_factor(4, kl=True) - rl_factor(4, kl=False) == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="decode_inefficiency >= 1"):
+        rl_factor(0.5)
     assert rl_tokens(1024, 6, 2048) == pytest.approx(5.3 * 1024 * 6 * 2048)
     split = split_budget(100, 0.2, 1e6)
     assert split["midtrain_tokens"] == pytest.approx(2e7) and split["rl_steps"] == pytest.approx(80)
@@ -179,7 +187,7 @@ def test_budget_matches_the_papers_accounting():
 
     configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "configs")
     result = account(os.path.join(configs, "pretrain_paper.yaml"), None, "interplay_grpo", 2048, 1000.0, 5.3, [0.5], [200])
-    assert result["pretrain_tokens"] == 19073 * 256 * 2048  # ~10B tokens, SPEC section 10
+    assert result["pretrain_tokens"] == 19073 * 256 * 2048  # ~10B tokens, docs/method.md#10-models-tokenizer-and-training-settings
     assert result["rl"]["tokens_per_step"] == pytest.approx(5.3 * 1024 * 6 * 1000)
 
 

@@ -16,6 +16,8 @@ from interplay_verl.backends.cpu.rollout import WEIGHT_SYNC_ENV
 from interplay_verl.testing.overrides import tiny_grpo_overrides, tiny_sft_overrides
 from interplay_verl.train import launch
 
+pytestmark = pytest.mark.slow  # verl GRPO runs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DIGIT_REWARD = os.path.join(HERE, "assets", "digit_reward.py")
 STEPS = 3

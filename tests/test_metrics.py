@@ -43,7 +43,7 @@ def test_bad_arguments_name_the_problem():
 
 
 def test_equals_the_expectation_over_all_k_subsets():
-    """SPEC's estimator is the exact probability that k of the n samples, drawn without
+    """The unbiased estimator (docs/method.md#7-passk) is the exact probability that k of the n samples, drawn without
     replacement, contain a hit: enumerate every subset for n <= 12 and every c."""
     for n in range(1, 13):
         for c in range(n + 1):

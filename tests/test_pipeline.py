@@ -183,9 +183,24 @@ def test_a_registered_reward_variant_is_accepted_by_the_cli_and_the_config():
         rl.build_parser().parse_known_args(["--model", "m", "--train", "t", "--out", "o", "--variant", "half_outcome"])
 
 
+def test_stage_recipes_are_the_pipeline_with_only(tmp_path):
+    """recipes/pretrain.sh, midtrain.sh, rl.sh: the main job's stages, same profile and layout."""
+    def check(recipe):
+        return subprocess.run(["bash", os.path.join(ROOT, "recipes", recipe), "--check"], env=_env(tmp_path / "run"),
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    first = check("pretrain.sh")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout.strip().splitlines()[-1])["to_run"] == ["data", "tokenizer", "corpus", "init",
+                                                                          "pretrain"]
+    rl = check("rl.sh")  # nothing before it has run
+    assert rl.returncode == 2 and "stage 'filter' needs ['midtrain'] first" in rl.stderr, rl.stderr[-2000:]
+
+
 # ------------------------------------------------------------------ end to end (Ray; one at a time)
 
 
+@pytest.mark.slow  # the whole smoke pipeline
 def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     out = tmp_path / "run"
     log = open(tmp_path / "first.log", "w")
@@ -214,6 +229,10 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     rl = json.loads((out / "rl" / "manifest.json").read_text())["result"]
     assert rl["resumed_from"] and rl["resumed_from"].startswith("global_step_") and rl["launches"] == 2
     assert rl["steps"] == 3
+    # the online filter's pool came back with the checkpoint: the last one counts every rollout of
+    # all 3 steps (4 prompts x 4 rollouts each), not only those after the resume
+    pool = json.loads((out / "rl" / "checkpoints" / "global_step_3" / "edge_pool.json").read_text())
+    assert sum(n for n, _ in pool["counts"].values()) == 3 * 4 * 4
 
     comparison = json.loads((out / "report" / "comparison.json").read_text())
     assert comparison["names"] == ["base", "mid", "rl"] and comparison["k"] == [1, 2]
@@ -232,6 +251,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # the whole smoke pipeline
 def test_submit_ray_runs_the_recipe_as_a_ray_job(tmp_path):
     import tempfile
 

@@ -38,6 +38,7 @@ def corpora(tmp_path_factory, tiny_model):
     return root, out
 
 
+@pytest.mark.slow  # verl SFT runs
 def test_pretrain_then_midtrain_learn_and_export(corpora, tiny_model):
     root, corpus = corpora
     pre, mid = str(root / "pretrain"), str(root / "midtrain")
@@ -76,6 +77,7 @@ def test_pretrain_then_midtrain_learn_and_export(corpora, tiny_model):
     assert pretrain_main(args) == 0 and len(loss_curve(pre)) == 12
 
 
+@pytest.mark.slow  # verl SFT runs
 def test_kill_9_during_pretraining_resumes_from_last_checkpoint(corpora, tiny_model):
     root, corpus = corpora
     out = str(root / "killed")

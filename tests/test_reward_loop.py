@@ -12,6 +12,8 @@ from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 from interplay_verl.rewards.composite import KEYS
 
+pytestmark = pytest.mark.slow  # a Ray cluster and verl reward workers
+
 
 def build_config(model: str, manager: str):
     GlobalHydra.instance().clear()

@@ -173,9 +173,29 @@ def test_config_errors_name_the_key_before_ray(tmp_path, tiny_model):
             rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, train, train, str(tmp_path / "o"), extra=extra), "cpu")
     with pytest.raises(StageConfigError, match="data.train_files: .*missing.parquet does not exist"):
         rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, str(tmp_path / "missing.parquet"), train, str(tmp_path)), "cpu")
+    # rows without their own extra_info.index: verl would silently give them all index 0
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(train).to_pylist()
+    for row in rows:
+        del row["extra_info"]["index"]
+    no_index = str(tmp_path / "no_index.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), no_index)
+    with pytest.raises(StageConfigError, match=r"data.train_files: .*no_index.parquet: 2 row\(s\) without extra_info.index"):
+        rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, no_index, train, str(tmp_path)), "cpu")
+    for row in rows:
+        row["extra_info"]["index"] = 7
+    same = str(tmp_path / "same_index.parquet")
+    pq.write_table(pa.Table.from_pylist(rows), same)
+    with pytest.raises(StageConfigError, match="extra_info.index repeats"):
+        rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, same, train, str(tmp_path)), "cpu")
+    # without the online filter the index is not needed
+    rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, no_index, train, str(tmp_path),
+                                                          extra=["trainer.v1.trainer_mode=sync"]), "cpu")
 
 
-def test_paper_profile_composes_with_spec_settings(tmp_path):
+def test_paper_config_composes_with_the_papers_settings(tmp_path):
     cfg = rl.check_config("interplay_grpo", rl.rl_overrides("m", __file__, __file__, str(tmp_path)), "gpu", n_workers=8)
     actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
     assert cfg.algorithm.adv_estimator == "grpo" and rollout.name == "vllm" and rollout.n == 6
@@ -192,6 +212,7 @@ def test_paper_profile_composes_with_spec_settings(tmp_path):
 # ---------------------------------------------------------------- GRPO runs (Ray; one at a time)
 
 
+@pytest.mark.slow  # verl GRPO runs
 def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tiny_model):
     train = write_rl_parquet(_rows([2, 3, 4], 6), str(tmp_path / "train.parquet"))
     out = str(tmp_path / "rl")
@@ -215,6 +236,7 @@ def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tin
     assert rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu") == result  # finished: not trained again
 
 
+@pytest.mark.slow  # verl GRPO runs
 def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_model):
     rows = _rows([2, 11, 20], 4)
     train = write_rl_parquet(rows, str(tmp_path / "train.parquet"))
@@ -240,6 +262,7 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     assert last["reward/outcome/mean"] == pytest.approx(0.5)  # op 11 groups: half solved
 
 
+@pytest.mark.slow  # verl GRPO runs
 def test_online_filter_composes_with_verl_dapo_filter(tmp_path, tiny_model):
     """With algorithm.filter_groups on, verl evicts the equal-reward groups before a step sees them;
     the pool learns from the evicted groups, so later batches skip those prompts before generation."""

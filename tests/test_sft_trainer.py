@@ -10,6 +10,8 @@ from interplay_verl.testing.assets import split_document, toy_documents, write_t
 from interplay_verl.testing.overrides import tiny_sft_overrides
 from interplay_verl.train import launch
 
+pytestmark = pytest.mark.slow  # verl SFT runs
+
 STEPS = 20
 
 

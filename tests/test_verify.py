@@ -1,4 +1,4 @@
-"""Process verification and the composite reward (SPEC sections 5 and 6) on hand-built cases."""
+"""Process verification and the composite reward (docs/method.md#5-process-verification, #6-rewards) on hand-built cases."""
 
 import json
 import os

@@ -82,7 +82,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--disjoint-from", nargs="*", default=[], metavar="ROWS",
                    help="row sets (training data, RL candidates) whose problems must not be evaluated")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     def items(text: str) -> list[str]:
         return [x.strip() for x in text.split(",") if x.strip()]

@@ -1,4 +1,4 @@
-"""Generator rows -> verl's RL parquet schema (SPEC section 4), gold graph in ``extra_info``.
+"""Generator rows -> verl's RL parquet schema (docs/method.md#4-rows-and-splits), gold graph in ``extra_info``.
 
 The prompt is the raw training string up to ``<solution>``: base models have no chat
 template, and our tokenizer's template is the identity, so verl's chat-list prompt tokenizes
@@ -37,6 +37,27 @@ def write_rl_parquet(rows: list[dict], path: str) -> str:
     return path
 
 
+def check_rl_parquet(path: str) -> int:
+    """Every row needs its own ``extra_info.index``: the online filter keys its per-prompt counts by
+    it, and verl silently uses 0 for a row without one (all such prompts would share one count)."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(path).schema_arrow.names
+    if "extra_info" not in names:
+        raise ValueError(f"{path}: no extra_info column; RL rows need extra_info.index (write them with "
+                         "`interplay-verl rl-data` or `interplay-verl filter`)")
+    infos = pq.read_table(path, columns=["extra_info"]).column("extra_info").to_pylist()
+    missing = [i for i, info in enumerate(infos) if not isinstance(info, dict) or info.get("index") is None]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} row(s) without extra_info.index (first: row {missing[0]}); the "
+                         "online filter counts passes per index, and verl would give them all index 0")
+    indices = [info["index"] for info in infos]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{path}: extra_info.index repeats ({len(indices) - len(set(indices))} duplicates); "
+                         "each prompt needs its own")
+    return len(indices)
+
+
 def read_rl_parquet(path: str) -> list[dict]:
     import pyarrow.parquet as pq
 
@@ -50,7 +71,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", required=True, help="RL parquet file to write")
     parser.add_argument("--limit", type=int, help="first N rows, spread over op/context/mode")
     args = parser.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
     from interplay_verl.data.rows import load_rows, spread
 
     def work() -> dict:

@@ -1,4 +1,4 @@
-"""Train / RL / eval sets must be disjoint by problem ``id`` (SPEC section 4).
+"""Train / RL / eval sets must be disjoint by problem ``id`` (docs/method.md#4-rows-and-splits).
 
 Small ops have small problem spaces, so independently generated sets can share problems;
 ``check`` reports every pairwise overlap and ``exclude`` drops from one set whatever

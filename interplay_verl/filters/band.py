@@ -1,4 +1,4 @@
-"""The edge-of-competence band (SPEC section 8): pass@1 <= tau_1 and pass@k >= tau_k.
+"""The edge-of-competence band (docs/method.md#8-the-edge-of-competence): pass@1 <= tau_1 and pass@k >= tau_k.
 
 Problems outside it carry no GRPO signal (a group whose rewards are all equal has zero
 advantage), so both filters spend rollouts only on problems inside it. The offline filter

@@ -2,7 +2,7 @@
 
 Samples completions of candidate problems with the checkpoint, scores them with the verifier
 (the RL reward's comparator), and keeps the problems with pass@1 <= tau_1 and pass@k >= tau_k
-(SPEC section 8). Sampling is adaptive: problems are sampled in rounds and a problem leaves
+(docs/method.md#8-the-edge-of-competence). Sampling is adaptive: problems are sampled in rounds and a problem leaves
 the rounds as soon as its band decision is settled (``band.StoppingRule``), so saturated
 problems cost a round or two and problems that succeed early need no 128 samples;
 ``--fixed`` samples every problem n_max times, the paper's way, for comparison.
@@ -184,7 +184,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     def work() -> dict:
         band = Band(args.tau_1, args.tau_k, args.k, args.metric)

@@ -1,6 +1,6 @@
 """The online edge-of-competence filter: verl's sync V1 trainer that stops re-sampling dead prompts.
 
-While RL runs, prompts drift out of the band (SPEC section 8): the model masters some
+While RL runs, prompts drift out of the band (docs/method.md#8-the-edge-of-competence): the model masters some
 (saturated) and gives up on none it could not solve from the start (out of reach). Both
 give GRPO groups with equal rewards, zero advantage and wasted rollouts. ``EdgePool`` keeps a
 running pass count per prompt from every rollout; the trainer skips prompts whose counts put
@@ -41,10 +41,9 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.utils import tensordict_utils as tu
 from verl.utils.profiler.performance import simple_timer
 
-from interplay_verl.filters.pool import POOL_FILE, EdgePool, online_config, reward_means
+from interplay_verl.filters.pool import POOL_FILE, TRAINER_NAME, EdgePool, online_config, reward_means
 
 logger = logging.getLogger(__name__)
-TRAINER_NAME = "interplay_edge"
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from interplay_verl.filters.band import IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, classify
 
+TRAINER_NAME = "interplay_edge"  # trainer.v1.trainer_mode that selects the online filter
 POOL_FILE = "edge_pool.json"
 ONLINE_DEFAULTS = {"enable": True, "tau_1": 0.9, "tau_k": 0.5, "k": 16, "metric": "outcome", "min_samples": None}
 

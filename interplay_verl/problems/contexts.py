@@ -1,4 +1,4 @@
-"""Contexts (SPEC section 2): the vocabulary a problem's graph is written in, as data files.
+"""Contexts (docs/method.md#2-contexts): the vocabulary a problem's graph is written in, as data files.
 
 A context is a YAML or JSON file; users add one without code. A structure draws all its
 entities from one entity group and all its items from one item group, so a problem never
@@ -16,7 +16,7 @@ from typing import Any
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contexts")
 BUILTIN = ("zoo", "school", "festival")
-MAX_STRUCTURE_SIDE = 5  # entities and items per structure (SPEC section 1)
+MAX_STRUCTURE_SIDE = 5  # entities and items per structure (docs/method.md#1-problem-graphs-and-op)
 
 
 class ContextError(ValueError):

@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     options = {k: v for k, v in vars(args).items() if k not in ("out", "ops")}
     return report("generate", lambda: generate(args.out, args.ops, **options), (MixtureError, ContextError, ValueError))

@@ -1,4 +1,4 @@
-"""A problem is a DAG over quantities (SPEC section 1); op(G) is its difficulty.
+"""A problem is a DAG over quantities (docs/method.md#1-problem-graphs-and-op); op(G) is its difficulty.
 
 Quantities are kept in creation order, which is a topological order: necessary ones first
 (the target last among them), then distractors. The gold graph that rows carry and the

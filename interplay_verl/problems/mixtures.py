@@ -1,4 +1,4 @@
-"""Training mixtures (SPEC section 9): weights over op, and over contexts.
+"""Training mixtures (docs/method.md#9-training-mixtures): weights over op, and over contexts.
 
 Preset names follow the paper. The paper's committed pre-training preset for 0.2/0.3/0.5
 summed its shares to 1.8 and silently moved most tokens to op 3; here any weights that do

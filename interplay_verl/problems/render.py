@@ -1,4 +1,4 @@
-"""Problem graphs to the paper's text formats (SPEC section 3).
+"""Problem graphs to the paper's text formats (docs/method.md#3-text-format).
 
 The wording must stay byte-compatible with the paper's released data: the verifier parses
 these sentences and steps, and checkpoints trained on the paper's data read them.

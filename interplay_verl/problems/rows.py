@@ -1,4 +1,4 @@
-"""One generated problem as one row (SPEC section 4), deterministic from (seed, op, mode, context, index).
+"""One generated problem as one row (docs/method.md#4-rows-and-splits), deterministic from (seed, op, mode, context, index).
 
 Every random choice comes from ``random.Random`` seeded with a string, which Python hashes
 with SHA-512, not with ``hash()``: rows are identical across runs, processes, machines and

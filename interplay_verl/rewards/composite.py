@@ -1,4 +1,4 @@
-"""The process-verification reward, in verl's reward-function contract (SPEC section 6).
+"""The process-verification reward, in verl's reward-function contract (docs/method.md#6-rewards).
 
     reward.custom_reward_function.path=pkg://interplay_verl.rewards.composite
     reward.custom_reward_function.name=compute_score

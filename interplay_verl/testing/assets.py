@@ -1,6 +1,6 @@
 """Small local assets for tests and benchmarks: nothing is downloaded, ever.
 
-``toy_documents`` writes text in the shape of SPEC section 3 (question, solution, answer
+``toy_documents`` writes text in the shape of docs/method.md#3-text-format (question, solution, answer
 tags, quantity sentences, single-letter arithmetic) so the tokenizer learns the real
 vocabulary; it is a stand-in until the problem generator feeds the tokenizer builder.
 """

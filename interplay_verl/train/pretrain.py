@@ -1,6 +1,6 @@
 """``interplay-verl pretrain`` / ``midtrain``: a packed corpus through verl's FSDP SFT trainer.
 
-Both stages are the same machinery with different configs (SPEC section 10): pre-training
+Both stages are the same machinery with different configs (docs/method.md#10-models-tokenizer-and-training-settings): pre-training
 starts from a randomly initialised model, mid-training from the pre-trained export with its
 own schedule and the mid-training mixture's corpus. A stage writes checkpoints, per-launch metrics, ``hf/``, ``loss.png`` and the manifest, with the lifecycle of
 every trainer stage (``train/stage.py``): a rerun after a kill resumes from the newest
@@ -152,7 +152,7 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
             cfg["nproc"] = args.nproc
         return run(cfg, args.corpus, args.model, args.out, args.val_corpus, extra, args.config)
 
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     return report(stage, work, (StageConfigError, launch.StageError))
 

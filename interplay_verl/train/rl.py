@@ -1,7 +1,7 @@
 """``interplay-verl rl``: GRPO through ``verl.trainer.main_ppo`` with the process reward and the online filter.
 
 The Hydra config ``interplay_verl/configs/interplay_grpo.yaml`` extends verl's ``ppo_trainer``
-(searchpath ``pkg://verl.trainer.config``) with the paper's GRPO settings (SPEC section 10);
+(searchpath ``pkg://verl.trainer.config``) with the paper's GRPO settings (docs/method.md#10-models-tokenizer-and-training-settings);
 ``interplay_grpo_cpu.yaml`` is its CPU-sized variant (``--config-name``). The reward is
 ``interplay_verl.rewards.composite`` (``--variant``, ``--alpha``), the trainer is verl's sync
 V1 trainer with the online edge-of-competence filter (``interplay_verl.filters.online``). A
@@ -92,11 +92,19 @@ def check_config(config_name: str, overrides: Sequence[str], device: launch.Devi
         online_config(cfg)
     except ValueError as exc:
         raise StageConfigError(str(exc)) from None
+    from interplay_verl.data.rl import check_rl_parquet
+    from interplay_verl.filters.pool import TRAINER_NAME
+
     train_files = cfg.data.train_files
     for path in ([train_files] if isinstance(train_files, str) else list(train_files)):
         if not os.path.exists(path):
             raise StageConfigError(f"data.train_files: {path} does not exist (`interplay-verl filter` or "
                                    "`interplay-verl rl-data` writes one)")
+        if cfg.trainer.get("v1", {}).get("trainer_mode") == TRAINER_NAME and path.endswith(".parquet"):
+            try:
+                check_rl_parquet(path)
+            except ValueError as exc:
+                raise StageConfigError(f"data.train_files: {exc}") from None
     return cfg
 
 
@@ -156,7 +164,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if bad:
         p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
     device = args.device or ("cpu" if args.config_name.endswith("_cpu") else "gpu")
-    from interplay_verl.cli import report
+    from interplay_verl.command import report
 
     return report("rl", lambda: run(args.config_name, args.model, args.train, args.val or args.train, args.out, device,
                                     args.variant, args.alpha, extra, args.n_workers),

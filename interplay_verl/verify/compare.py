@@ -1,4 +1,4 @@
-"""Predicted graph vs gold graph -> error report, ProcessAcc, VerifiedCorrect (SPEC section 5).
+"""Predicted graph vs gold graph -> error report, ProcessAcc, VerifiedCorrect (docs/method.md#5-process-verification).
 
 One comparator serves the RL reward and evaluation alike, so what training optimises is
 exactly what evaluation trusts.
@@ -75,7 +75,7 @@ class Report:
 
     @property
     def penalty(self) -> int:
-        """P of SPEC section 6."""
+        """P of docs/method.md#6-rewards."""
         return (len(self.wrong_value) + len(self.wrong_parents) + len(self.missing)
                 + min(len(self.extra), self.n_gold) + int(self.wrong_answer))
 

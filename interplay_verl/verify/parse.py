@@ -1,4 +1,4 @@
-"""Free-form solution text -> predicted graph (SPEC section 5). Text is data: nothing is executed.
+"""Free-form solution text -> predicted graph (docs/method.md#5-process-verification). Text is data: nothing is executed.
 
 A step is "Define <quantity> as <letter>; [<temp> = <expr> = ... ;]* so <letter> = <expr> = ... = <value>."
 Parents are the quantities the step's first expression mentions, followed through any chain
