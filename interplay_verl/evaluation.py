@@ -186,7 +186,7 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
     from interplay_verl.rewards.composite import score_rows
-    from interplay_verl.sampling import flat_samples, pick_backend
+    from interplay_verl.sampling import flat_samples, pick_backend, sampler
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
@@ -201,7 +201,7 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         os.makedirs(out, exist_ok=True)
         invalidate(out)
     rows = [r for r in problems for _ in range(n_samples)]
-    completions = flat_samples(model_dir, [r["prompt"] for r in problems], n_samples, backend, batch_size,
+    completions = flat_samples(sampler(model_dir, backend, batch_size), [r["prompt"] for r in problems], n_samples,
                                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                quiet=quiet)
     scores = score_rows(rows, completions, quiet)

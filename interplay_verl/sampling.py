@@ -102,10 +102,21 @@ class VLLMSampler:
         if self._llm is None:
             self._llm = LLM(model=self.model_dir, seed=seed)
         wanted = [(p, c) for p, c in zip(prompts, counts) if c > 0]
+        # vLLM seeds a request's c samples seed, seed + 1, ..., seed + c - 1: consecutive seeds per
+        # request would hand neighbouring prompts (and the next call's) the same sample streams
         params = [SamplingParams(n=c, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                                 seed=seed + i) for i, (_, c) in enumerate(wanted)]
+                                 seed=request_seed(seed, i)) for i, (_, c) in enumerate(wanted)]
         outputs = iter(self._llm.generate([p for p, _ in wanted], params, use_tqdm=not quiet)) if wanted else iter(())
         return [[o.text for o in next(outputs).outputs] if c > 0 else [] for c in counts]
+
+
+def request_seed(seed: int, index: int) -> int:
+    """The seed of request ``index`` of a call seeded ``seed``: 1,024 apart within a call (room for
+    n <= 1,024 samples each) and 2^34 apart between call seeds (mod 2^29), so no two samples of
+    a run share one; 16M requests per call at most. Fits torch's 64-bit seeds."""
+    if not 0 <= index < 2 ** 24:
+        raise ValueError(f"request index {index}: at most 2^24 requests per call")
+    return ((seed % 2 ** 29) * 2 ** 24 + index) * 2 ** 10
 
 
 def pick_backend(backend: str = "auto") -> str:
@@ -123,12 +134,12 @@ def pick_backend(backend: str = "auto") -> str:
     return "vllm" if gpu_count() > 0 else "hf"
 
 
-def sampler(model_dir: str, backend: str = "auto", **options) -> Sampler:
-    return BACKENDS[pick_backend(backend)](model_dir, **options)
+def sampler(model_dir: str, backend: str = "auto", batch_size: Optional[int] = None) -> Sampler:
+    """The backend's sampler for ``model_dir``; build it once per model (a vLLM engine holds the GPU)."""
+    name = pick_backend(backend)
+    return BACKENDS[name](model_dir, batch_size=batch_size) if name == "hf" and batch_size else BACKENDS[name](model_dir)
 
 
-def flat_samples(model_dir: str, prompts: Sequence[str], n: int | Sequence[int] = 1, backend: str = "auto",
-                 batch_size: Optional[int] = None, **params) -> list[str]:
+def flat_samples(sampler: Sampler, prompts: Sequence[str], n: int | Sequence[int] = 1, **params) -> list[str]:
     """All completions in one flat list, prompt by prompt (the shape scoring works on)."""
-    options = {"batch_size": batch_size} if batch_size and pick_backend(backend) == "hf" else {}
-    return [t for group in sampler(model_dir, backend, **options).sample(prompts, n, **params) for t in group]
+    return [text for group in sampler.sample(prompts, n, **params) for text in group]

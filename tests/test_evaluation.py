@@ -7,7 +7,7 @@ import pytest
 from interplay_verl.data.rows import spread
 from interplay_verl.evaluation import summarize
 from interplay_verl.rewards.composite import score_rows as score
-from interplay_verl.sampling import flat_samples
+from interplay_verl.sampling import flat_samples, request_seed, sampler
 from interplay_verl.problems.contexts import load_context
 from interplay_verl.problems.rows import generate_row
 
@@ -42,21 +42,27 @@ def test_summary_scores_gold_and_garbage_exactly():
 
 def test_sampling_decodes_like_verl(tiny_model):
     rows = _rows([2], per_op=3)
-    texts = flat_samples(tiny_model, [r["prompt"] for r in rows], backend="hf", batch_size=2, max_new_tokens=8,
+    texts = flat_samples(sampler(tiny_model, "hf", batch_size=2), [r["prompt"] for r in rows], max_new_tokens=8,
                          quiet=True)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
-    again = flat_samples(tiny_model, [r["prompt"] for r in rows], backend="hf", batch_size=3, max_new_tokens=8,
+    again = flat_samples(sampler(tiny_model, "hf", batch_size=3), [r["prompt"] for r in rows], max_new_tokens=8,
                          quiet=True)
     assert again == texts  # greedy: independent of batching
 
 
-def test_sampler_groups_n_samples_per_prompt(tiny_model):
-    from interplay_verl.sampling import sampler
+def test_request_seeds_do_not_collide():
+    """vLLM seeds a request's n samples seed, seed + 1, ...: the seeds of requests of one call and of
+    the next calls (the filter's rounds use call seeds s, s + 1, ...) must be far apart."""
+    seeds = sorted(request_seed(call, i) for call in range(100) for i in range(500))
+    assert min(b - a for a, b in zip(seeds, seeds[1:])) >= 1024  # room for n <= 1,024 samples each
+    assert all(0 <= s < 2 ** 63 for s in seeds) and request_seed(2 ** 40 + 5, 2 ** 24 - 1) < 2 ** 63
 
+
+def test_sampler_groups_n_samples_per_prompt(tiny_model):
     prompts = [r["prompt"] for r in _rows([2, 3], per_op=1)]
     groups = sampler(tiny_model, "hf").sample(prompts, [3, 1], max_new_tokens=6, temperature=1.0, seed=5, quiet=True)
     assert [len(g) for g in groups] == [3, 1]
-    flat = flat_samples(tiny_model, prompts, [3, 1], backend="hf", max_new_tokens=6, temperature=1.0, seed=5,
+    flat = flat_samples(sampler(tiny_model, "hf"), prompts, [3, 1], max_new_tokens=6, temperature=1.0, seed=5,
                         quiet=True)
     assert flat == groups[0] + groups[1]  # same seed, same texts, flattened prompt by prompt
     with pytest.raises(ValueError, match="one non-negative count per prompt"):

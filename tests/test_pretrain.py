@@ -73,8 +73,11 @@ def test_pretrain_then_midtrain_learn_and_export(corpora, tiny_model):
     mid_w = AutoModelForCausalLM.from_pretrained(os.path.join(mid, "hf")).model.embed_tokens.weight
     init_w = AutoModelForCausalLM.from_pretrained(tiny_model).model.embed_tokens.weight
     assert (mid_w - pre_w).abs().mean() < (mid_w - init_w).abs().mean()
-    # a finished stage is not trained again
+    # a finished stage is not trained again: no second launch, the manifest untouched
+    before = os.stat(os.path.join(pre, "manifest.json")).st_mtime_ns
     assert pretrain_main(args) == 0 and len(loss_curve(pre)) == 12
+    assert not os.path.exists(os.path.join(pre, "metrics", "run-01.jsonl"))
+    assert os.stat(os.path.join(pre, "manifest.json")).st_mtime_ns == before
 
 
 @pytest.mark.slow  # verl SFT runs

@@ -85,7 +85,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
     from interplay_verl.rewards.composite import score_rows
-    from interplay_verl.sampling import flat_samples
+    from interplay_verl.sampling import flat_samples, sampler
 
     if temperature <= 0:
         raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
@@ -100,6 +100,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     invalidate(out)
     start = time.time()
     sampling = AdaptiveSampling(len(rows), band, rule, round_size, adaptive)
+    model_sampler = sampler(model, backend, batch_size)  # one engine for every round
     other_metric = "verified" if band.metric == "outcome" else "outcome"
     other = [0] * len(rows)
     rounds = 0
@@ -112,7 +113,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
         sampled = [rows[i] for i in owners]
         if not quiet:
             print(f"[filter] round {rounds}: {len(todo)} problems unsettled, {len(owners)} samples", flush=True)
-        texts = flat_samples(model, [rows[i]["prompt"] for i, _ in todo], [m for _, m in todo], backend, batch_size,
+        texts = flat_samples(model_sampler, [rows[i]["prompt"] for i, _ in todo], [m for _, m in todo],
                              max_new_tokens=max_new_tokens, temperature=temperature, seed=seed * 1000003 + rounds,
                              quiet=quiet)
         results: dict[int, list[bool]] = defaultdict(list)

@@ -120,7 +120,7 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
                                                       f"{name}: {cfg.get('description', '')}"),
         config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),
                 "extra_overrides": list(extra)},
-        overrides=overrides(),
+        overrides=overrides,
         seed=cfg.get("seed", 1), extra_env=not_ray))
 
 

@@ -134,7 +134,7 @@ def run(config_name: str, model: str, train: str, val: str, out: str, device: la
     trainer = stage.TrainerStage(
         name="rl", out=out, model=model, device=device, command=command, check=check,
         hf_inside=os.path.join("actor", "huggingface"), curves=CURVES, plot=plots.rl_curves, plot_file="rl.png",
-        config=config, overrides=overrides, extra_env=extra_env, timeout=timeout)
+        config=config, overrides=lambda: overrides, extra_env=extra_env, timeout=timeout)
     return stage.run(trainer)
 
 

@@ -50,7 +50,7 @@ class TrainerStage:
     plot: Optional[Callable[[dict, str], Any]] = None  # (curves, path) -> writes <out>/<plot_file>
     plot_file: str = "loss.png"
     config: dict = field(default_factory=dict)  # recorded in the manifest
-    overrides: list[str] = field(default_factory=list)  # recorded in the manifest
+    overrides: Callable[[], list[str]] = list  # recorded in the manifest; built only if the stage runs
     seed: Optional[int] = None
     extra_env: Optional[dict] = None
     timeout: Optional[float] = None
@@ -130,6 +130,6 @@ def run(stage: TrainerStage) -> dict:
     result = {"hf": hf, "steps": first[-1][0] if first else 0, "first": first[0][1] if first else None,
               "last": first[-1][1] if first else None, "metric": stage.curves[0], "launches": attempt + 1,
               "resumed_from": os.path.basename(resumed_from) if resumed_from else None}
-    write_manifest(out, config=stage.config, seed=stage.seed, kind=stage.name, overrides=stage.overrides,
+    write_manifest(out, config=stage.config, seed=stage.seed, kind=stage.name, overrides=stage.overrides(),
                    result=result, curves=curves)
     return result
