@@ -5,7 +5,7 @@ pre-trained model's (solves shallow problems, fails deep ones) with a wide sprea
 op. Both selections read the same stream of samples per problem: the fixed one draws all
 n = 128 and classifies (docs/method.md#8-the-edge-of-competence); the adaptive one draws rounds and stops as soon as
 ``StoppingRule`` settles the band decision. Reported: agreement of the two decisions and the
-adaptive share of the fixed run's samples (issue 6 asks >= 95% agreement at <= 40%).
+adaptive share of the fixed run's samples (the target: >= 95% agreement at <= 40% of the samples).
 
     python benchmarks/filter.py [--problems 20000] [--seed 0] [--round 8]
 """

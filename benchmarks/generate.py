@@ -5,7 +5,7 @@
     python benchmarks/generate.py --stream 1000000 # also: peak memory of a 1M-problem run
 
 Tokens are estimated at 4 characters per token unless --tokenizer is given. The paper's own
-generator is not run here; its times (issue 3: 2-13 ms forward, 37-210 ms reverse at op
+generator is not run here; its times (measured earlier: 2-13 ms forward, 37-210 ms reverse at op
 5-20, same machine class) are printed as a reference, not as a measurement.
 """
 
@@ -21,7 +21,7 @@ import tempfile
 import time
 
 OPS = (2, 5, 8, 11, 14, 17, 20)
-TARGET_MS = {"forward": 0.5, "reverse": 1.0}  # at op 20, issue 3
+TARGET_MS = {"forward": 0.5, "reverse": 1.0}  # targets at op 20
 
 
 def time_rows(op: int, mode: str, n: int, count_tokens) -> tuple[float, float]:

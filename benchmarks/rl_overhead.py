@@ -12,7 +12,7 @@ rollouts differ only by chance, not by what each reward taught. The pool is smal
 4 steps of 8), so from step 5 on the filter skips what it has seen leave the band; with a model
 that solves some problems (``--model``, e.g. the pre-training stage's ``hf/``) it has both
 kinds to skip. Step 1 (warm-up) is left out. Reported: median
-seconds per step, and the ratio ours / base (issue 6 asks <= 1.05).
+seconds per step, and the ratio ours / base (the target: <= 1.05).
 
     python benchmarks/rl_overhead.py [--pairs 2] [--steps 10] [--model DIR] [--out DIR]
 """

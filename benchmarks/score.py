@@ -5,7 +5,7 @@ Samples are drawn from variants of the gold solutions of generated problems (op 
 modes): the gold text, a wrong final answer, a dropped step, a changed intermediate value, a
 step duplicated, a bare answer. Like a model's n samples of one problem, the variants share most
 of their steps. Reported: samples per second of the verifier alone, of aggregation alone, and
-aggregation's share on top of the verifier (issue 7 asks <= 10%).
+aggregation's share on top of the verifier (the target: <= 10%).
 
     python benchmarks/score.py [--samples 1000000] [--problems 1000]
 """

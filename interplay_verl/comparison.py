@@ -16,9 +16,9 @@ import sys
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.metrics import at_k
+from interplay_verl.metrics import SPLITS, at_k
 
-SPLIT_ORDER = ("all", "id", "ood_edge", "ood_hard")
+SPLIT_ORDER = ("all", *SPLITS)
 
 
 def load_report(directory: str) -> dict:

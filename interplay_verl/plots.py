@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from interplay_verl.metrics import at_k
+from interplay_verl.metrics import SPLITS, at_k
 from interplay_verl.rewards.composite import ERROR_KEYS
 
 PALETTE = ("#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#636363", "#bdbdbd", "#31a354", "#de2d26")
@@ -123,7 +123,7 @@ def compare_plot(names: list[str], reports: list[dict], path: str) -> str:
     """Grouped bars: pass@1 and pass@k_max (process-verified, outcome hatched) per split, per checkpoint."""
     plt = _plt()
     kmax = min(max(int(k) for k in r["pass_at_k"]["k"]) for r in reports)
-    splits = [s for s in ("id", "ood_edge", "ood_hard") if all(s in r["pass_at_k"].get("by_split", {}) for r in reports)]
+    splits = [s for s in SPLITS if all(s in r["pass_at_k"].get("by_split", {}) for r in reports)]
     splits = splits or ["all"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     width = 0.8 / len(names)

@@ -26,7 +26,7 @@ FAST = ["data.train_batch_size=4", "data.micro_batch_size_per_gpu=2", "optim.lr=
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory, tiny_model):
-    """Pre-training corpus on op 2-4 and a CPT corpus (op 2-4 + 5-6), tokenized with the tiny model's tokenizer."""
+    """Pre-training corpus on op 2-4 and a mid-training corpus (op 2-4 + 5-6), tokenized with the tiny model's tokenizer."""
     root = tmp_path_factory.mktemp("stages")
     out = {}
     for name, ops in (("pre", "2-4"), ("cpt", "cpt0.5-uniform_0.5-5-6")):

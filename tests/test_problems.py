@@ -1,4 +1,4 @@
-"""The problem generator's guarantees (issue 3, must-show 1), checked on the rendered text."""
+"""The problem generator's guarantees, checked on the rendered text."""
 
 import json
 import os

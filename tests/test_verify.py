@@ -93,7 +93,7 @@ def test_tolerant_of_what_models_write():
     assert score(reordered)["wrong_parents"] == 1  # f's M is unbound before a exists
 
 
-# ------------------------------------------------------------------ hacking cases (issue 4, must-show 4)
+# ------------------------------------------------------------------ hacking cases
 def test_self_reference_is_wrong_parents():
     text = GOLD.replace(STEP2, f"Define {FINCH} as A; so A = A = 8.").replace("L = a + f", "L = a + A")
     out = score(text)

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 from omegaconf import MISSING
 
+from interplay_verl.metrics import SPLITS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROFILES_DIR = os.path.join(ROOT, "recipes", "profiles")
 ENV_PREFIX = "IV__"
@@ -86,7 +88,7 @@ class RLConfig:
 
 @dataclass
 class EvaluateConfig:
-    splits: list[str] = field(default_factory=lambda: ["id", "ood_edge", "ood_hard"])
+    splits: list[str] = field(default_factory=lambda: list(SPLITS))
     contexts: list[str] = field(default_factory=lambda: ["zoo"])
     modes: list[str] = field(default_factory=lambda: ["forward"])
     per_op: int = 10

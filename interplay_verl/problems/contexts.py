@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "contexts")
-BUILTIN = ("zoo", "school", "festival")
+# the built-in contexts are the YAML files beside this module (A zoo, B school, C festival)
+BUILTIN = tuple(sorted((os.path.splitext(f)[0] for f in os.listdir(BUILTIN_DIR) if f.endswith(".yaml")),
+                       key=lambda name: {"zoo": 0, "school": 1, "festival": 2}.get(name, 3)))
 MAX_STRUCTURE_SIDE = 5  # entities and items per structure (docs/method.md#1-problem-graphs-and-op)
 
 

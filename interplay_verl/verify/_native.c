@@ -2,7 +2,7 @@
  * and compare.py (predicted vs gold graph -> errors).
  *
  * Why: the reward runs once per rollout, and Python costs ~2 us per solution step
- * (issue 4 asks for <= 25 us per call at op 15-20). This file makes one pass over the bytes.
+ * (the target: <= 25 us per call at op 15-20). This file makes one pass over the bytes.
  *
  * The Python modules stay the definition. This scanner implements the same grammar for the
  * forms that decide a step (names, letters, "so", integers, linear forms in x) and hands the
