@@ -171,6 +171,7 @@ def test_splits_report_and_remove_overlap(reference, tmp_path):
     assert proc.returncode == 1 and '"disjoint": false' in proc.stdout
 
 
+@pytest.mark.slow  # a Ray cluster
 def test_ray_tasks_give_the_same_bytes(reference, tmp_path, monkeypatch):
     """--ray with no RAY_ADDRESS starts a local Ray (bound to this machine) and runs shards as tasks."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

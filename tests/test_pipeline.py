@@ -183,6 +183,7 @@ def test_a_registered_reward_variant_is_accepted_by_the_cli_and_the_config():
         rl.build_parser().parse_known_args(["--model", "m", "--train", "t", "--out", "o", "--variant", "half_outcome"])
 
 
+@pytest.mark.slow  # two launches of the recipe, each composing every verl stage
 def test_stage_recipes_are_the_pipeline_with_only(tmp_path):
     """recipes/pretrain.sh, midtrain.sh, rl.sh: the main job's stages, same profile and layout."""
     def check(recipe):
