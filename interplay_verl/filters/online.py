@@ -36,7 +36,7 @@ import os
 from typing import Any, Optional
 
 import transfer_queue as tq
-from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, register_trainer
+from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.utils import tensordict_utils as tu
 from verl.utils.profiler.performance import simple_timer
@@ -53,125 +53,122 @@ def _plain(value: Any) -> Any:
     return value
 
 
-if TRAINER_NAME in TRAINER_REGISTRY:  # imported twice (a reload): keep the first registration
-    EdgeOfCompetenceTrainer = TRAINER_REGISTRY[TRAINER_NAME]
-else:
-    @register_trainer(TRAINER_NAME)
-    class EdgeOfCompetenceTrainer(PPOTrainerSync):
-        """verl's sync trainer, with the pool consulted before generation and updated after each step."""
+@register_trainer(TRAINER_NAME)
+class EdgeOfCompetenceTrainer(PPOTrainerSync):
+    """verl's sync trainer, with the pool consulted before generation and updated after each step."""
 
-        # verl picks replay buffer, refill and checkpoint behaviour by the mode's name: behave as "sync".
-        trainer_mode = property(lambda self: "sync", lambda self, value: None)
+    # verl picks replay buffer, refill and checkpoint behaviour by the mode's name: behave as "sync".
+    trainer_mode = property(lambda self: "sync", lambda self, value: None)
 
-        def __init__(self, config):
-            self.edge = online_config(config)  # a bad key fails here, before any worker starts
-            super().__init__(config)
-            self.edge_pool: Optional[EdgePool] = None
-            self._edge_leftover = None
-            self._edge_skipped = 0
-            self._edge_skipped_total = 0
-            self._edge_fallbacks = 0
+    def __init__(self, config):
+        self.edge = online_config(config)  # a bad key fails here, before any worker starts
+        super().__init__(config)
+        self.edge_pool: Optional[EdgePool] = None
+        self._edge_leftover = None
+        self._edge_skipped = 0
+        self._edge_skipped_total = 0
+        self._edge_fallbacks = 0
 
-        def _edge_learn(self, keys: list, partition_id: str) -> list[dict]:
-            """Count the trajectories ``keys`` in the pool; returns their reward infos."""
-            if not keys:
-                return []
-            data = tq.kv_batch_get(keys=keys, partition_id=partition_id, select_fields=["extra_fields", "index"])
-            infos = [(_plain(extra) or {}).get("reward_extra_info", {}) for extra in data["extra_fields"]]
-            metric = self.edge["band"].metric
-            for index, info in zip(_plain(data["index"]), infos):
-                if metric in info:
-                    self.edge_pool.update(int(index), float(info[metric]) == 1.0)
-            return infos
+    def _edge_learn(self, keys: list, partition_id: str) -> list[dict]:
+        """Count the trajectories ``keys`` in the pool; returns their reward infos."""
+        if not keys:
+            return []
+        data = tq.kv_batch_get(keys=keys, partition_id=partition_id, select_fields=["extra_fields", "index"])
+        infos = [(_plain(extra) or {}).get("reward_extra_info", {}) for extra in data["extra_fields"]]
+        metric = self.edge["band"].metric
+        for index, info in zip(_plain(data["index"]), infos):
+            if metric in info:
+                self.edge_pool.update(int(index), float(info[metric]) == 1.0)
+        return infos
 
-        def _build_replay_buffer(self):
-            buffer = super()._build_replay_buffer()
-            # verl's buffer re-checks for finished rollouts every 2 s; a CPU step is a few seconds
-            poll = (self.config.get("interplay") or {}).get("poll_interval")
-            if poll is not None:
-                buffer.poll_interval = float(poll)
-            if buffer.filter_groups_metric is not None:
-                # verl's DAPO filter evicts equal-reward groups before they reach a step: learn from
-                # them first, or the pool would never see the prompts that most need skipping
-                clear = buffer._clear_groups
+    def _build_replay_buffer(self):
+        buffer = super()._build_replay_buffer()
+        # verl's buffer re-checks for finished rollouts every 2 s; a CPU step is a few seconds
+        poll = (self.config.get("interplay") or {}).get("poll_interval")
+        if poll is not None:
+            buffer.poll_interval = float(poll)
+        if buffer.filter_groups_metric is not None:
+            # verl's DAPO filter evicts equal-reward groups before they reach a step: learn from
+            # them first, or the pool would never see the prompts that most need skipping
+            clear = buffer._clear_groups
 
-                def learn_then_clear(partition_id, uids):
-                    if partition_id == "train" and uids:
-                        self._edge_learn([k for k in buffer.partitions[partition_id] if k.split("_")[0] in uids],
-                                         partition_id)
-                    clear(partition_id, uids)
+            def learn_then_clear(partition_id, uids):
+                if partition_id == "train" and uids:
+                    self._edge_learn([k for k in buffer.partitions[partition_id] if k.split("_")[0] in uids],
+                                     partition_id)
+                clear(partition_id, uids)
 
-                buffer._clear_groups = learn_then_clear
-            return buffer
+            buffer._clear_groups = learn_then_clear
+        return buffer
 
-        def _init_dataloader(self):
-            super()._init_dataloader()
-            min_samples = self.edge["min_samples"] or int(self.config.actor_rollout_ref.rollout.n)
-            self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples))
+    def _init_dataloader(self):
+        super()._init_dataloader()
+        min_samples = self.edge["min_samples"] or int(self.config.actor_rollout_ref.rollout.n)
+        self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples))
 
-        def _fetch_one_gen_batch(self):
-            if not self.edge["enable"]:
-                return super()._fetch_one_gen_batch()
-            with simple_timer("edge", self.timing_raw):  # logged as timing_s/edge
-                return self._fetch_in_band()
+    def _fetch_one_gen_batch(self):
+        if not self.edge["enable"]:
+            return super()._fetch_one_gen_batch()
+        with simple_timer("edge", self.timing_raw):  # logged as timing_s/edge
+            return self._fetch_in_band()
 
-        def _fetch_in_band(self):
-            want = self.config.data.get("gen_batch_size", None) or self.config.data.train_batch_size
-            parts = [self._edge_leftover] if self._edge_leftover is not None else []
-            have, fetched = (len(parts[0]) if parts else 0), 0
-            while have < want:
-                batch = super()._fetch_one_gen_batch()
-                fetched += len(batch)
-                if fetched > self.edge_pool.size + want:  # a whole pass found too few: train on what there is
-                    self._edge_fallbacks += 1
-                    keep = list(range(len(batch)))
-                else:
-                    keep = [i for i, index in enumerate(_plain(batch["index"])) if not self.edge_pool.skip(index)]
-                self._edge_skipped += len(batch) - len(keep)
-                if keep:
-                    parts.append(batch if len(keep) == len(batch) else tu.index_select_tensor_dict(batch, keep))
-                    have += len(keep)
-            merged = parts[0] if len(parts) == 1 else tu.concat_tensordict(parts)
-            self._edge_leftover = (tu.index_select_tensor_dict(merged, list(range(want, len(merged))))
-                                   if len(merged) > want else None)
-            return merged if len(merged) == want else tu.index_select_tensor_dict(merged, list(range(want)))
-
-        def step(self, metrics, timing_raw):
-            # the pool learns from the step's rollouts here, before verl checkpoints the step
-            batch = super().step(metrics, timing_raw)
-            keep = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
-            with simple_timer("edge", timing_raw):
-                infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
-            metrics.update(reward_means(infos))
-            metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
-            self._edge_skipped_total += self._edge_skipped
-            metrics.update({"edge/skipped_prompts": self._edge_skipped, "edge/skipped_prompts_total":
-                            self._edge_skipped_total, "edge/fallbacks": self._edge_fallbacks})
-            self._edge_skipped = 0
-            return batch
-
-        def _save_checkpoint(self):
-            # the pool goes in first: a checkpoint verl marks as latest always has its pool
-            from interplay_verl.atomic import atomic_write_text
-
-            folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
-            os.makedirs(folder, exist_ok=True)
-            state = {**self.edge_pool.state_dict(), "skipped_total": self._edge_skipped_total}
-            atomic_write_text(os.path.join(folder, POOL_FILE), json.dumps(state) + "\n")
-            super()._save_checkpoint()
-
-        def _load_checkpoint(self):
-            super()._load_checkpoint()
-            if self.global_steps <= 0:
-                return
-            path = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}", POOL_FILE)
-            if not os.path.isabs(path):
-                path = os.path.join(os.getcwd(), path)
-            if os.path.exists(path):
-                with open(path) as f:
-                    state = json.load(f)
-                self.edge_pool.load_state_dict(state)
-                self._edge_skipped_total = int(state.get("skipped_total", 0))
-                logger.info("interplay_edge: pool restored from %s (%d prompts seen)", path, len(self.edge_pool.counts))
+    def _fetch_in_band(self):
+        want = self.config.data.get("gen_batch_size", None) or self.config.data.train_batch_size
+        parts = [self._edge_leftover] if self._edge_leftover is not None else []
+        have, fetched = (len(parts[0]) if parts else 0), 0
+        while have < want:
+            batch = super()._fetch_one_gen_batch()
+            fetched += len(batch)
+            if fetched > self.edge_pool.size + want:  # a whole pass found too few: train on what there is
+                self._edge_fallbacks += 1
+                keep = list(range(len(batch)))
             else:
-                logger.warning("interplay_edge: no %s; the online filter starts with an empty pool", path)
+                keep = [i for i, index in enumerate(_plain(batch["index"])) if not self.edge_pool.skip(index)]
+            self._edge_skipped += len(batch) - len(keep)
+            if keep:
+                parts.append(batch if len(keep) == len(batch) else tu.index_select_tensor_dict(batch, keep))
+                have += len(keep)
+        merged = parts[0] if len(parts) == 1 else tu.concat_tensordict(parts)
+        self._edge_leftover = (tu.index_select_tensor_dict(merged, list(range(want, len(merged))))
+                               if len(merged) > want else None)
+        return merged if len(merged) == want else tu.index_select_tensor_dict(merged, list(range(want)))
+
+    def step(self, metrics, timing_raw):
+        # the pool learns from the step's rollouts here, before verl checkpoints the step
+        batch = super().step(metrics, timing_raw)
+        keep = [i for i, tag in enumerate(batch.tags) if not tag.get("is_padding", False)]
+        with simple_timer("edge", timing_raw):
+            infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
+        metrics.update(reward_means(infos))
+        metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
+        self._edge_skipped_total += self._edge_skipped
+        metrics.update({"edge/skipped_prompts": self._edge_skipped, "edge/skipped_prompts_total":
+                        self._edge_skipped_total, "edge/fallbacks": self._edge_fallbacks})
+        self._edge_skipped = 0
+        return batch
+
+    def _save_checkpoint(self):
+        # the pool goes in first: a checkpoint verl marks as latest always has its pool
+        from interplay_verl.atomic import atomic_write_text
+
+        folder = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}")
+        os.makedirs(folder, exist_ok=True)
+        state = {**self.edge_pool.state_dict(), "skipped_total": self._edge_skipped_total}
+        atomic_write_text(os.path.join(folder, POOL_FILE), json.dumps(state) + "\n")
+        super()._save_checkpoint()
+
+    def _load_checkpoint(self):
+        super()._load_checkpoint()
+        if self.global_steps <= 0:
+            return
+        path = os.path.join(self.config.trainer.default_local_dir, f"global_step_{self.global_steps}", POOL_FILE)
+        if not os.path.isabs(path):
+            path = os.path.join(os.getcwd(), path)
+        if os.path.exists(path):
+            with open(path) as f:
+                state = json.load(f)
+            self.edge_pool.load_state_dict(state)
+            self._edge_skipped_total = int(state.get("skipped_total", 0))
+            logger.info("interplay_edge: pool restored from %s (%d prompts seen)", path, len(self.edge_pool.counts))
+        else:
+            logger.warning("interplay_edge: no %s; the online filter starts with an empty pool", path)
