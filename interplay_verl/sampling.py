@@ -14,7 +14,7 @@ import functools
 from typing import Optional, Protocol
 from collections.abc import Callable, Sequence
 
-BackendFactory = Callable[[str], "Sampler"]
+BackendFactory = Callable[..., "Sampler"]  # (model_dir, batch_size=...) -> a Sampler
 BACKENDS: dict[str, BackendFactory] = {}
 
 
@@ -91,8 +91,8 @@ class VLLMSampler:
     """The GPU path: one vLLM engine; the n samples of a prompt are one request with ``n`` set, so
     they differ (one request per sample with one fixed seed would give n identical texts)."""
 
-    def __init__(self, model_dir: str):
-        self.model_dir = model_dir
+    def __init__(self, model_dir: str, batch_size: int = 64):
+        self.model_dir = model_dir  # batch_size is the CPU generator's; vLLM schedules its own batches
         self._llm = None
 
     def sample(self, prompts, n=1, *, max_new_tokens=256, temperature=0.0, top_p=1.0, seed=0, quiet=False):
@@ -136,8 +136,7 @@ def pick_backend(backend: str = "auto") -> str:
 
 def sampler(model_dir: str, backend: str = "auto", batch_size: Optional[int] = None) -> Sampler:
     """The backend's sampler for ``model_dir``; build it once per model (a vLLM engine holds the GPU)."""
-    name = pick_backend(backend)
-    return BACKENDS[name](model_dir, batch_size=batch_size) if name == "hf" and batch_size else BACKENDS[name](model_dir)
+    return BACKENDS[pick_backend(backend)](model_dir, batch_size=batch_size or 64)
 
 
 def flat_samples(sampler: Sampler, prompts: Sequence[str], n: int | Sequence[int] = 1, **params) -> list[str]:

@@ -11,6 +11,7 @@ own Hydra schema before torchrun starts, so a typo fails in seconds with the key
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from typing import Any, Optional
@@ -106,6 +107,7 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
     device, nproc = cfg.get("device", "cpu"), int(cfg.get("nproc", 1))
     name = cfg["stage"]
 
+    @functools.cache  # built once, and only if the stage runs (it reads the corpus's manifest)
     def overrides() -> list[str]:
         return stage_overrides(cfg, corpus, model, out, val_corpus, extra)
 
