@@ -212,3 +212,39 @@ def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
     assert json.load(open(f"{out}/manifest.json"))["kind"] == "eval_sets"
     with pytest.raises(ValueError, match="splits \\['hard'\\]"):
         write_eval_sets(str(tmp_path / "x"), splits=["hard"])
+
+
+def test_vllm_sampler_sends_one_request_per_prompt_with_n_and_spaced_seeds(monkeypatch):
+    """What the GPU path hands vLLM (no GPU here): a stand-in ``vllm`` module records the calls."""
+    import sys
+    import types
+
+    from interplay_verl.sampling import VLLMSampler
+
+    calls = {"engines": [], "generate": []}
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs):
+            calls["engines"].append(kwargs)
+
+        def generate(self, prompts, params, use_tqdm=True):
+            calls["generate"].append((list(prompts), [p.kwargs for p in params]))
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"{prompt}#{j}")
+                                                   for j in range(p.kwargs["n"])])
+                    for prompt, p in zip(prompts, params)]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    sampler_ = VLLMSampler("/models/m")
+    groups = sampler_.sample(["a", "b", "c"], [2, 0, 3], max_new_tokens=7, temperature=0.7, top_p=0.9, seed=4)
+    assert groups == [["a#0", "a#1"], [], ["c#0", "c#1", "c#2"]]
+    prompts, params = calls["generate"][0]
+    assert prompts == ["a", "c"]  # a prompt with no samples is not sent
+    assert params == [{"n": 2, "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "seed": request_seed(4, 0)},
+                      {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "seed": request_seed(4, 1)}]
+    sampler_.sample(["d"], 1, seed=5)
+    assert calls["engines"] == [{"model": "/models/m", "seed": 4}]  # one engine for every call
+    assert calls["generate"][1][1][0]["seed"] == request_seed(5, 0)
