@@ -11,7 +11,8 @@ import importlib
 import importlib.metadata as md
 import os
 import sys
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Optional
 
 Device = Literal["cpu", "gpu"]
 Trainer = Literal["ppo", "sft"]
@@ -82,6 +83,28 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
             "actor_rollout_ref.rollout.free_cache_engine=False",
         ]
     return out
+
+
+def compose_verl_config(overrides: Sequence[str], config_name: str = "ppo_trainer", config_dir: Optional[str] = None):
+    """verl's Hydra config ``config_name`` composed with ``overrides``, as its trainers would see it.
+
+    ``config_dir``: a folder of configs that extend verl's (searchpath ``pkg://verl.trainer.config``);
+    verl's own config folder when None. Unknown keys raise ``ValueError`` here, in seconds.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # verl warns about every engine it cannot import
+        warnings.simplefilter("ignore")
+        import verl
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    config_dir = config_dir or os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        try:
+            return compose(config_name, overrides=list(overrides))
+        except HydraException as exc:
+            raise ValueError(f"verl rejects the overrides: {exc}") from None
 
 
 def check_device(device: Device) -> None:

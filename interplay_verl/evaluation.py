@@ -180,9 +180,12 @@ def summary_markdown(report: dict) -> str:
 
 def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_problems: Optional[int] = None,
              max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
-             temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto") -> dict:
+             temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto",
+             placement: Optional[dict] = None) -> dict:
     """Sample ``n_samples`` completions of every problem in ``rows_dir`` (or ``n_problems`` of them,
-    spread over op/context/mode), verify each, and write the report files to ``out``."""
+    spread over op/context/mode), verify each, and write the report files to ``out``.
+
+    ``placement``: where the replicas run (``sampling.sampler``); they end when this returns."""
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
     from interplay_verl.rewards.composite import score_rows
@@ -201,9 +204,13 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         os.makedirs(out, exist_ok=True)
         invalidate(out)
     rows = [r for r in problems for _ in range(n_samples)]
-    completions = flat_samples(sampler(model_dir, backend, batch_size), [r["prompt"] for r in problems], n_samples,
-                               max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-                               quiet=quiet)
+    model_sampler = sampler(model_dir, backend, batch_size, **(placement or {}))
+    try:
+        completions = flat_samples(model_sampler, [r["prompt"] for r in problems], n_samples,
+                                   max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                                   quiet=quiet)
+    finally:
+        model_sampler.close()
     scores = score_rows(rows, completions, quiet)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
@@ -218,6 +225,8 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from interplay_verl.sampling import add_sampling_arguments, placement
+
     p = argparse.ArgumentParser(prog="interplay-verl evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="Hugging Face model directory (a stage's hf/)")
@@ -229,7 +238,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--n-samples", type=int, default=1, help="samples per problem (pass@k up to k = n; the paper: 128)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
     p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--backend", default="auto", help="auto (vLLM on a GPU if installed), hf or vllm")
+    add_sampling_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -239,7 +248,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report("evaluate", lambda: {k: v for k, v in evaluate(
         args.model, args.rows, args.out, n_problems=args.n_problems, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, quiet=args.quiet, n_samples=args.n_samples, temperature=args.temperature,
-        seed=args.seed, top_p=args.top_p, backend=args.backend).items() if k != "errors_by_op"}, (ValueError, OSError))
+        seed=args.seed, top_p=args.top_p, backend=args.backend,
+        placement=placement(args)).items() if k != "errors_by_op"}, (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
 Both ask the same question, "n completions of each of these prompts from this model", and
 must get the same answer from any backend. A backend is a class registered in ``BACKENDS``
-under a name; ``sampler(model, backend)`` picks one (``auto``: vLLM when it is installed and a
-GPU is visible, the CPU generator otherwise). Every backend returns, for each prompt, a list
-of its completions decoded as verl's reward managers decode them (``skip_special_tokens=True``),
-so what is scored here is what RL is rewarded on.
+under a name; ``sampler(model, backend)`` picks one:
+
+- ``replicas`` (the default): verl's rollout replicas started standalone on the Ray cluster,
+  vLLM on GPU nodes and the ``cpu`` replica elsewhere (``interplay_verl.replicas``);
+- ``hf``: one in-process transformers generator, for debugging and as the benchmark baseline.
+
+Every backend returns, for each prompt, a list of its completions decoded as verl's reward
+managers decode them (``skip_special_tokens=True``), so what is scored here is what RL is
+rewarded on. A sampler holds its model (and, for replicas, devices) until ``close()``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import functools
 from typing import Optional, Protocol
 from collections.abc import Callable, Sequence
 
-BackendFactory = Callable[..., "Sampler"]  # (model_dir, batch_size=...) -> a Sampler
+BackendFactory = Callable[..., "Sampler"]  # (model_dir, batch_size=..., **placement) -> a Sampler
 BACKENDS: dict[str, BackendFactory] = {}
 
 
@@ -22,6 +27,9 @@ class Sampler(Protocol):
     def sample(self, prompts: Sequence[str], n: int | Sequence[int] = 1, *, max_new_tokens: int = 256,
                temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, quiet: bool = False) -> list[list[str]]:
         """``n`` completions per prompt (or ``n[i]`` for prompt i), seeded: same seed, same texts."""
+
+    def close(self) -> None:
+        """Free what the sampler holds (a replica's devices); it cannot sample afterwards."""
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
@@ -48,10 +56,15 @@ def _regroup(flat: list[str], counts: list[int]) -> list[list[str]]:
 
 @register_backend("hf")
 class HFSampler:
-    """The CPU path: transformers ``generate`` through the CPU rollout's batched generator."""
+    """One in-process generator: transformers ``generate`` through the CPU rollout's batcher.
 
-    def __init__(self, model_dir: str, batch_size: int = 64):
+    Placement options (replica count, devices) do not apply to one in-process model."""
+
+    def __init__(self, model_dir: str, batch_size: int = 64, **placement):
         self.model_dir, self.batch_size = model_dir, batch_size
+
+    def close(self) -> None:
+        _hf_model.cache_clear()
 
     def sample(self, prompts, n=1, *, max_new_tokens=256, temperature=0.0, top_p=1.0, seed=0, quiet=False):
         import torch
@@ -86,30 +99,6 @@ def _hf_model(model_dir: str):
     return AutoTokenizer.from_pretrained(model_dir), HFGenerator.from_pretrained(model_dir)
 
 
-@register_backend("vllm")
-class VLLMSampler:
-    """The GPU path: one vLLM engine; the n samples of a prompt are one request with ``n`` set, so
-    they differ (one request per sample with one fixed seed would give n identical texts)."""
-
-    def __init__(self, model_dir: str, batch_size: int = 64):
-        self.model_dir = model_dir  # batch_size is the CPU generator's; vLLM schedules its own batches
-        self._llm = None
-
-    def sample(self, prompts, n=1, *, max_new_tokens=256, temperature=0.0, top_p=1.0, seed=0, quiet=False):
-        from vllm import LLM, SamplingParams
-
-        counts = _counts(prompts, n)
-        if self._llm is None:
-            self._llm = LLM(model=self.model_dir, seed=seed)
-        wanted = [(p, c) for p, c in zip(prompts, counts) if c > 0]
-        # vLLM seeds a request's c samples seed, seed + 1, ..., seed + c - 1: consecutive seeds per
-        # request would hand neighbouring prompts (and the next call's) the same sample streams
-        params = [SamplingParams(n=c, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens,
-                                 seed=request_seed(seed, i)) for i, (_, c) in enumerate(wanted)]
-        outputs = iter(self._llm.generate([p for p, _ in wanted], params, use_tqdm=not quiet)) if wanted else iter(())
-        return [[o.text for o in next(outputs).outputs] if c > 0 else [] for c in counts]
-
-
 def request_seed(seed: int, index: int) -> int:
     """The seed of request ``index`` of a call seeded ``seed``: 1,024 apart within a call (room for
     n <= 1,024 samples each) and 2^34 apart between call seeds (mod 2^29), so no two samples of
@@ -120,25 +109,37 @@ def request_seed(seed: int, index: int) -> int:
 
 
 def pick_backend(backend: str = "auto") -> str:
-    """vLLM when asked, or on "auto" when it is importable and a GPU is visible; else the CPU generator."""
-    if backend != "auto" and backend not in BACKENDS:
+    """``auto`` is verl's rollout replicas; a name must be a registered backend."""
+    import interplay_verl.replicas  # noqa: F401  (registers "replicas")
+
+    if backend == "auto":
+        return "replicas"
+    if backend not in BACKENDS:
         raise ValueError(f"--backend {backend!r}: choose auto or one of {', '.join(BACKENDS)}")
-    if backend != "auto":
-        return backend
-    from interplay_verl.devices import gpu_count
-
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        return "hf"
-    return "vllm" if gpu_count() > 0 else "hf"
+    return backend
 
 
-def sampler(model_dir: str, backend: str = "auto", batch_size: Optional[int] = None) -> Sampler:
-    """The backend's sampler for ``model_dir``; build it once per model (a vLLM engine holds the GPU)."""
-    return BACKENDS[pick_backend(backend)](model_dir, batch_size=batch_size or 64)
+def sampler(model_dir: str, backend: str = "auto", batch_size: Optional[int] = None, **placement) -> Sampler:
+    """The backend's sampler for ``model_dir``. ``placement``: the replicas' ``device``,
+    ``n_replicas``, ``gpus_per_node``, ``tensor_parallel``, ``max_model_len``, ``seed``."""
+    return BACKENDS[pick_backend(backend)](model_dir, batch_size=batch_size or 64, **placement)
 
 
 def flat_samples(sampler: Sampler, prompts: Sequence[str], n: int | Sequence[int] = 1, **params) -> list[str]:
     """All completions in one flat list, prompt by prompt (the shape scoring works on)."""
     return [text for group in sampler.sample(prompts, n, **params) for text in group]
+
+
+def add_sampling_arguments(parser) -> None:
+    """The backend and replica placement options every sampling command takes."""
+    parser.add_argument("--backend", default="auto", help="replicas (verl's rollout replicas on the Ray cluster: "
+                        "vLLM on GPU, cpu otherwise; what auto picks) or hf (one in-process generator)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="rollout replicas (the paper's setup: every device of the cluster / tensor parallel)")
+    parser.add_argument("--tensor-parallel", type=int, default=1, help="devices per replica (1 for a ~100M model)")
+    parser.add_argument("--device", choices=["cpu", "gpu"], help="replica device (default: gpu if one is visible)")
+
+
+def placement(args) -> dict:
+    return {"n_replicas": args.replicas, "tensor_parallel": args.tensor_parallel, "device": args.device,
+            "seed": args.seed}

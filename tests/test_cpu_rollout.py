@@ -85,6 +85,22 @@ def test_temperature_samples_vary_and_follow_torch_seed(gen, prompts):
     assert len({tuple(x) for x in a}) > 1  # the random tiny model is far from deterministic
 
 
+def test_a_seeded_request_samples_the_same_whatever_its_batch(gen, prompts):
+    """vLLM's per-request seed: the sample depends on the seed, not on the other rows of the batch."""
+    def seeded(seed, **kw):
+        return SamplingParams(temperature=1.0, max_tokens=12, ignore_eos=True, seed=seed, **kw)
+
+    alone = gen.generate_batch([(prompts[0], seeded(2 ** 34 * 3 + 1))])[0].token_ids
+    crowd = gen.generate_batch([(p, seeded(s)) for s, p in enumerate(prompts)] + [(prompts[0], seeded(2 ** 34 * 3 + 1))])
+    assert crowd[-1].token_ids == alone
+    high = gen.generate_batch([(prompts[0], seeded(2 ** 34 * 4 + 1))])[0].token_ids  # differs above bit 32 only
+    assert high != alone
+    draws = gen.generate_batch([(prompts[0], seeded(s)) for s in range(16)])
+    assert len({tuple(d.token_ids) for d in draws}) >= 8
+    greedy = gen.generate_batch([(prompts[0], GREEDY)])[0].token_ids
+    assert gen.generate_batch([(prompts[0], seeded(5, top_k=1))])[0].token_ids == greedy
+
+
 def test_mixed_sampling_settings_are_grouped(gen, prompts):
     before = gen.generate_calls
     reqs = [(p, GREEDY) for p in prompts[:3]] + [(p, SamplingParams(temperature=1.0, max_tokens=4)) for p in prompts[:3]]

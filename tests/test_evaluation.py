@@ -69,6 +69,8 @@ def test_sampler_groups_n_samples_per_prompt(tiny_model):
         sampler(tiny_model, "hf").sample(prompts, [1])
     with pytest.raises(ValueError, match="--backend 'tpu'"):
         sampler(tiny_model, "tpu")
+    with pytest.raises(ValueError, match="auto or one of hf, replicas"):
+        sampler(tiny_model, "vllm")
 
 
 def test_pass_at_k_table_is_exact():
@@ -214,37 +216,13 @@ def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
         write_eval_sets(str(tmp_path / "x"), splits=["hard"])
 
 
-def test_vllm_sampler_sends_one_request_per_prompt_with_n_and_spaced_seeds(monkeypatch):
-    """What the GPU path hands vLLM (no GPU here): a stand-in ``vllm`` module records the calls."""
-    import sys
-    import types
+def test_replica_requests_give_every_sample_its_own_seed():
+    """What a replica server (vLLM's ``SamplingParams(**params)`` on GPU) receives per sample: n samples
+    of a prompt are n requests with distinct seeds, spaced from every other prompt's and call's."""
+    from interplay_verl.replicas import request_params
 
-    from interplay_verl.sampling import VLLMSampler
-
-    calls = {"engines": [], "generate": []}
-
-    class SamplingParams:
-        def __init__(self, **kwargs):
-            self.kwargs = kwargs
-
-    class LLM:
-        def __init__(self, **kwargs):
-            calls["engines"].append(kwargs)
-
-        def generate(self, prompts, params, use_tqdm=True):
-            calls["generate"].append((list(prompts), [p.kwargs for p in params]))
-            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"{prompt}#{j}")
-                                                   for j in range(p.kwargs["n"])])
-                    for prompt, p in zip(prompts, params)]
-
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
-    sampler_ = VLLMSampler("/models/m")
-    groups = sampler_.sample(["a", "b", "c"], [2, 0, 3], max_new_tokens=7, temperature=0.7, top_p=0.9, seed=4)
-    assert groups == [["a#0", "a#1"], [], ["c#0", "c#1", "c#2"]]
-    prompts, params = calls["generate"][0]
-    assert prompts == ["a", "c"]  # a prompt with no samples is not sent
-    assert params == [{"n": 2, "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "seed": request_seed(4, 0)},
-                      {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "seed": request_seed(4, 1)}]
-    sampler_.sample(["d"], 1, seed=5)
-    assert calls["engines"] == [{"model": "/models/m", "seed": 4}]  # one engine for every call
-    assert calls["generate"][1][1][0]["seed"] == request_seed(5, 0)
+    reqs = {(call, i, j): request_params(call, i, j, max_new_tokens=7, temperature=0.7, top_p=0.9)
+            for call in (4, 5) for i in range(3) for j in range(128)}
+    assert len({r["seed"] for r in reqs.values()}) == len(reqs) == 768
+    assert reqs[(4, 2, 5)] == {"temperature": 0.7, "top_p": 0.9, "top_k": -1, "max_tokens": 7, "logprobs": False,
+                               "seed": request_seed(4, 2) + 5}

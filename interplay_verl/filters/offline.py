@@ -73,36 +73,16 @@ def _by_op(rows: list[dict], sampling: AdaptiveSampling, other: list[int]) -> di
     return out
 
 
-def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: StoppingRule = StoppingRule(),
-               n_problems: Optional[int] = None, round_size: int = 8, adaptive: bool = True,
-               temperature: float = 1.0, max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0,
-               quiet: bool = False, backend: str = "auto") -> dict:
-    import pyarrow as pa
+def other_metric(band: Band) -> str:
+    """The metric the band does not select on (reported beside it)."""
+    return "verified" if band.metric == "outcome" else "outcome"
 
-    from interplay_verl import plots
-    from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
-    from interplay_verl.data.rl import write_rl_parquet
-    from interplay_verl.data.rows import load_rows, spread
-    from interplay_verl.manifest import invalidate, write_manifest
+
+def _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet) -> int:
+    """Sample the unsettled problems round by round until the stopping rule settles all; returns the rounds."""
     from interplay_verl.rewards.composite import score_rows
-    from interplay_verl.sampling import flat_samples, sampler
+    from interplay_verl.sampling import flat_samples
 
-    if temperature <= 0:
-        raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
-    if band.k > rule.n_max:
-        raise ValueError(f"--k {band.k} > --n-max {rule.n_max}: pass@k needs at least k samples")
-    rows = load_rows(rows_dir)
-    if n_problems:
-        rows = spread(rows, n_problems)
-    if not rows:
-        raise ValueError(f"{rows_dir}: no candidate problems")
-    os.makedirs(out, exist_ok=True)
-    invalidate(out)
-    start = time.time()
-    sampling = AdaptiveSampling(len(rows), band, rule, round_size, adaptive)
-    model_sampler = sampler(model, backend, batch_size)  # one engine for every round
-    other_metric = "verified" if band.metric == "outcome" else "outcome"
-    other = [0] * len(rows)
     rounds = 0
     while True:
         todo = sampling.next_round()
@@ -119,10 +99,44 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
         results: dict[int, list[bool]] = defaultdict(list)
         for i, s in zip(owners, score_rows(sampled, texts)):
             results[i].append(s[band.metric] == 1.0)
-            other[i] += int(s[other_metric] == 1.0)
+            other[i] += int(s[other_metric(band)] == 1.0)
         for i, successes in results.items():
             sampling.record(i, successes)
+    return rounds
 
+
+def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: StoppingRule = StoppingRule(),
+               n_problems: Optional[int] = None, round_size: int = 8, adaptive: bool = True,
+               temperature: float = 1.0, max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0,
+               quiet: bool = False, backend: str = "auto", placement: Optional[dict] = None) -> dict:
+    import pyarrow as pa
+
+    from interplay_verl import plots
+    from interplay_verl.atomic import atomic_write_parquet, atomic_write_text
+    from interplay_verl.data.rl import write_rl_parquet
+    from interplay_verl.data.rows import load_rows, spread
+    from interplay_verl.manifest import invalidate, write_manifest
+    from interplay_verl.sampling import sampler
+
+    if temperature <= 0:
+        raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
+    if band.k > rule.n_max:
+        raise ValueError(f"--k {band.k} > --n-max {rule.n_max}: pass@k needs at least k samples")
+    rows = load_rows(rows_dir)
+    if n_problems:
+        rows = spread(rows, n_problems)
+    if not rows:
+        raise ValueError(f"{rows_dir}: no candidate problems")
+    os.makedirs(out, exist_ok=True)
+    invalidate(out)
+    start = time.time()
+    sampling = AdaptiveSampling(len(rows), band, rule, round_size, adaptive)
+    other = [0] * len(rows)
+    model_sampler = sampler(model, backend, batch_size, **(placement or {}))  # the same replicas every round
+    try:
+        rounds = _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet)
+    finally:
+        model_sampler.close()
     kept = [row for row, state in zip(rows, sampling.state) if state == IN_BAND]
     fixed = rule.n_max * len(rows)
     report = {
@@ -143,7 +157,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     table = pa.table({
         "id": [r["id"] for r in rows], "op": [int(r["op"]) for r in rows], "context": [r["context"] for r in rows],
         "mode": [r["mode"] for r in rows], "n": sampling.n, f"c_{band.metric}": sampling.c,
-        f"c_{other_metric}": other, "state": sampling.state,
+        f"c_{other_metric(band)}": other, "state": sampling.state,
     })
     atomic_write_parquet(table, os.path.join(out, "problems.parquet"))
     atomic_write_text(os.path.join(out, "report.json"), json.dumps(report, indent=2) + "\n")
@@ -162,6 +176,8 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from interplay_verl.sampling import add_sampling_arguments, placement
+
     p = argparse.ArgumentParser(prog="interplay-verl filter", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="Hugging Face checkpoint directory (a stage's hf/)")
@@ -181,7 +197,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (RL rollouts use 1.0)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--backend", default="auto", help="auto (vLLM on a GPU if installed), hf or vllm")
+    add_sampling_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -192,7 +208,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         rule = StoppingRule(args.n_max, args.give_up_after, args.z)
         result = run_filter(args.model, args.rows, args.out, band, rule, args.n_problems, args.round_size,
                             not args.fixed, args.temperature, args.max_new_tokens, args.batch_size, args.seed,
-                            args.quiet, args.backend)
+                            args.quiet, args.backend, placement(args))
         return {k: result[k] for k in ("problems", "kept", "dropped", "samples_used", "sample_share", "seconds")}
 
     return report("filter", work, (ValueError, OSError))

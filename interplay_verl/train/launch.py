@@ -14,7 +14,7 @@ import sys
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.devices import CPU_ENV, Device, check_device, verl_overrides
+from interplay_verl.devices import CPU_ENV, Device, check_device, compose_verl_config, verl_overrides
 
 
 class StageConfigError(ValueError):
@@ -72,26 +72,12 @@ def run(cmd: Sequence[str], device: Device, log_path: Optional[str] = None, cwd:
 
 
 def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_engine",
-                    config_dir: Optional[str] = None) -> None:
-    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds.
-
-    ``config_dir``: a folder of configs that extend verl's (searchpath ``pkg://verl.trainer.config``);
-    verl's own config folder when None.
-    """
-    import warnings
-
-    with warnings.catch_warnings():  # verl warns about every engine it cannot import
-        warnings.simplefilter("ignore")
-        import verl
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-
-    config_dir = config_dir or os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
-    with initialize_config_dir(config_dir=config_dir, version_base=None):
-        try:
-            return compose(config_name, overrides=list(overrides))
-        except HydraException as exc:
-            raise StageConfigError(f"verl rejects the overrides: {exc}") from None
+                    config_dir: Optional[str] = None):
+    """Compose verl's Hydra config with ``overrides`` (no training): unknown keys fail here, in seconds."""
+    try:
+        return compose_verl_config(overrides, config_name, config_dir)
+    except ValueError as exc:
+        raise StageConfigError(str(exc)) from None
 
 
 class StageError(RuntimeError):

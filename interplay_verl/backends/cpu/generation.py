@@ -6,8 +6,9 @@ Python overhead and one-row matmuls, so ``RequestBatcher`` collects whatever is 
 ``HFGenerator.generate_batch`` serves it as one left-padded ``generate`` call per set of
 identical sampling settings. Semantics follow vLLM, which is what the same config drives on
 a GPU: temperature 0 is greedy, top_k <= 0 and top_p = 1 disable those filters, output
-tokens include the EOS token that stopped them, and log-probs are the raw model
-log-probabilities of the sampled tokens (vLLM's default ``raw_logprobs``).
+tokens include the EOS token that stopped them, log-probs are the raw model
+log-probabilities of the sampled tokens (vLLM's default ``raw_logprobs``), and a request's
+``seed`` fixes its own sample stream whatever else shares its batch.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class SamplingParams:
     logprobs: bool = False
     repetition_penalty: float = 1.0
     ignore_eos: bool = False
+    seed: Optional[int] = None  # this request's own random stream (vLLM's per-request seed)
 
     @classmethod
     def from_request(cls, params: dict[str, Any], default_max_tokens: int, max_possible_tokens: int) -> SamplingParams:
@@ -48,6 +50,7 @@ class SamplingParams:
             logprobs=bool(params.get("logprobs", False)),
             repetition_penalty=float(params.get("repetition_penalty") or 1.0),
             ignore_eos=bool(params.get("ignore_eos", False)),
+            seed=None if params.get("seed") is None else int(params["seed"]),
         )
 
     @property
@@ -128,13 +131,17 @@ class HFGenerator:
             attention_mask[row, width - len(prompt) :] = 1
 
         max_new = max(p.max_tokens for _, p in requests)
+        # seeded requests sample in our own processor (one generator per row) and generate()
+        # then keeps the one token it left, so it runs greedy with no warpers of its own
+        seeded = not params.greedy and any(p.seed is not None for _, p in requests)
+        warp = not params.greedy and not seeded
         config = GenerationConfig(
             max_new_tokens=max_new,
             min_new_tokens=max_new if params.ignore_eos else 0,
-            do_sample=not params.greedy,
-            temperature=None if params.greedy else params.temperature,
-            top_p=None if params.greedy or params.top_p >= 1.0 else params.top_p,
-            top_k=None if params.greedy or params.top_k <= 0 else params.top_k,
+            do_sample=warp,
+            temperature=params.temperature if warp else None,
+            top_p=params.top_p if warp and params.top_p < 1.0 else None,
+            top_k=params.top_k if warp and params.top_k > 0 else None,
             repetition_penalty=None if params.repetition_penalty == 1.0 else params.repetition_penalty,
             eos_token_id=None if params.ignore_eos else self.eos_token_ids,
             pad_token_id=self.pad_token_id,
@@ -142,7 +149,9 @@ class HFGenerator:
             return_dict_in_generate=True,
         )
         self.generate_calls += 1
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        processors = [_RowSampler(params, [p.seed for _, p in requests])] if seeded else None
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                  logits_processor=processors)
         new_tokens = out.sequences[:, width:]
         # logits[t] are the raw (pre-processor) logits that produced token t
         logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1) if params.logprobs or any(
@@ -180,6 +189,50 @@ class HFGenerator:
                 target = targets[name]
                 target.data.copy_(tensor.to(dtype=target.dtype))
         return len(named_tensors)
+
+
+def _mix32(seed: int) -> int:
+    """A 64-bit seed folded to the 32 bits torch's CPU generator (mt19937) actually uses, mixing
+    every bit in (splitmix64's finaliser): seeds that differ only above bit 32 still differ."""
+    z = (seed + 0x9E3779B97F4A7C15) % 2 ** 64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2 ** 64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2 ** 64
+    return (z ^ (z >> 31)) >> 32
+
+
+class _RowSampler:
+    """A logits processor that draws each row's next token from that row's own generator.
+
+    It applies the group's temperature, top-k and top-p as vLLM does, samples, and returns
+    scores where only the drawn token is finite, so a greedy ``generate`` emits exactly it.
+    A row with no seed draws its generator's seed from torch's global stream (still
+    reproducible under ``torch.manual_seed``).
+    """
+
+    def __init__(self, params: SamplingParams, seeds: Sequence[Optional[int]]):
+        self.params = params
+        self.generators = []
+        for seed in seeds:
+            if seed is None:
+                seed = int(torch.randint(0, 2 ** 62, (1,)))
+            self.generators.append(torch.Generator().manual_seed(_mix32(int(seed))))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        logits = scores.float() / self.params.temperature
+        if self.params.top_k > 0:
+            kth = torch.topk(logits, min(self.params.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if self.params.top_p < 1.0:
+            order = logits.sort(dim=-1, descending=True)
+            before = order.values.softmax(-1).cumsum(-1) - order.values.softmax(-1)  # mass above each token
+            drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order.indices, before >= self.params.top_p)
+            logits = logits.masked_fill(drop, float("-inf"))
+        probs = logits.softmax(-1)
+        out = torch.full_like(scores, float("-inf"))
+        for row, generator in enumerate(self.generators):
+            token = torch.multinomial(probs[row], 1, generator=generator)
+            out[row, token] = 0.0
+        return out
 
 
 @dataclass
