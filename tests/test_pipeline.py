@@ -63,6 +63,32 @@ def test_every_profile_and_experiment_loads_and_validates():
     assert load(os.path.join(EXPERIMENTS, "reward_strict.yaml"), environ={}).rl.variant == "strict"
 
 
+def test_every_trainer_stage_of_every_profile_saves_checkpoints_and_the_check_catches_one_that_would_not():
+    """verl's PPO trainer saves nothing at save_freq <= 0: the HF export would raise after the last
+    step and a rerun would start again at step 0. Composed as each stage composes its verl config."""
+    from interplay_verl.pipeline.config import trainer_configs
+
+    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")) + glob.glob(os.path.join(EXPERIMENTS, "*.yaml")))
+    for path in paths:
+        cfg = load(path, environ={})
+        composed = trainer_configs(cfg)
+        assert set(composed) == {"pretrain", "midtrain", "rl"} if cfg.midtrain.enable else {"pretrain", "rl"}
+        for stage, verl_cfg in composed.items():
+            assert verl_cfg.trainer.save_freq > 0, (path, stage)
+            assert verl_cfg.trainer.nnodes == cfg.cluster.nodes and verl_cfg.trainer.n_gpus_per_node == cfg.cluster.gpus_per_node
+    paper = trainer_configs(load(os.path.join(PROFILES, "paper.yaml"), environ={}))["rl"]
+    assert paper.actor_rollout_ref.rollout.tensor_model_parallel_size == 1
+    assert (paper.trainer.n_gpus_per_node, paper.actor_rollout_ref.rollout.name) == (8, "vllm")
+    assert paper.trainer.test_freq > 0 and paper.trainer.val_before_train  # on held-out rows (stages._rl_validation)
+    tiny = os.path.join(PROFILES, "tiny.yaml")
+    for sets, stage in ((["rl.overrides=[trainer.save_freq=-1]"], "rl"), (["pretrain.overrides=[trainer.save_freq=0]"], "pretrain")):
+        with pytest.raises(PipelineConfigError, match=f"{stage}: trainer.save_freq=(-1|0) saves no checkpoint.*"
+                                                      "set trainer.save_freq > 0"):
+            validate(load(tiny, sets, environ={}))
+    with pytest.raises(PipelineConfigError, match="tensor_parallel dividing gpus_per_node"):
+        validate(load(tiny, ["cluster.tensor_parallel=2"], environ={}))
+
+
 def test_overrides_from_environment_and_set_and_errors_name_the_key():
     tiny = os.path.join(PROFILES, "tiny.yaml")
     cfg = load(tiny, ["rl.alpha=0.5"], environ={"IV__RL__VARIANT": "strict", "IV__FILTER__N_MAX": "32"})

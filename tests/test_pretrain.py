@@ -147,7 +147,7 @@ def test_shipped_configs_compose_with_verl():
         cfg = load_config(os.path.join(CONFIGS, f"{name}.yaml"))
         assert cfg["stage"] == name.split("_")[0]
         overrides = stage_overrides(cfg, CORPUS_STUB, "/models/m", "/out")
-        check_overrides(launch.sft_overrides(overrides, cfg["device"], cfg["nproc"]))
+        check_overrides(launch.sft_overrides(overrides, cfg["device"], cfg.get("nproc", 1)))
 
 
 CORPUS_STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "corpus_stub")

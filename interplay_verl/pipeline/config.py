@@ -34,6 +34,24 @@ class PipelineConfigError(ValueError):
 
 
 @dataclass
+class ClusterConfig:
+    """The devices every stage spreads over. On CPU a device is a logical Ray GPU (one gloo rank or
+    one generation replica each); a Ray head without devices is not a node here."""
+
+    nodes: int = 1  # worker nodes with devices
+    gpus_per_node: int = 1  # devices per worker node (verl's trainer.n_gpus_per_node)
+    tensor_parallel: int = 1  # devices per generation replica (filter, evaluation; 1 for ~100M models)
+
+    @property
+    def devices(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+    @property
+    def replicas(self) -> int:
+        return self.devices // self.tensor_parallel
+
+
+@dataclass
 class ModelConfig:
     size: str = "0.8m"  # interplay_verl.models.SIZES
 
@@ -82,7 +100,6 @@ class RLConfig:
     config_name: str = "interplay_grpo_cpu"  # a GRPO Hydra config of interplay_verl/configs
     variant: str = "gated"
     alpha: float = 0.2
-    n_workers: int = 1
     overrides: list[str] = field(default_factory=list)  # verl main_ppo overrides
 
 
@@ -97,7 +114,7 @@ class EvaluateConfig:
     max_new_tokens: int = 256
 
 
-SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "pretrain": PretrainConfig,
+SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "model": ModelConfig, "data": DataConfig, "pretrain": PretrainConfig,
                              "midtrain": MidtrainConfig, "filter": FilterConfig, "rl": RLConfig,
                              "evaluate": EvaluateConfig}
 TOP_LEVEL = (("name", str, MISSING), ("description", str, ""), ("device", str, "cpu"), ("seed", int, 0),
@@ -212,6 +229,37 @@ def resolve(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(ROOT, path)
 
 
+def verl_extra(cfg, name: str) -> list[str]:
+    """A trainer stage's verl overrides from the profile: the cluster's shape, then the section's own."""
+    return [f"trainer.nnodes={cfg.cluster.nodes}", *getattr(cfg, name).overrides]
+
+
+def trainer_configs(cfg, guard: Optional[Callable[[str, Callable[[], Any]], Any]] = None) -> dict:
+    """Every enabled trainer stage's verl config, composed as the stage will compose it (from
+    placeholder paths: no file is read), and checked to save checkpoints (``launch.check_saves``)."""
+    from interplay_verl.train import launch, pretrain, rl
+
+    guard = guard or (lambda key, check: check())
+    placeholder = os.path.abspath(__file__)  # composition needs paths, not their contents
+    out = {}
+    for name in ("pretrain", "midtrain"):
+        section = getattr(cfg, name)
+        if name == "midtrain" and not section.enable:
+            continue
+        config = resolve(section.config)
+        stage_cfg = guard(f"{name}.config", lambda config=config: pretrain.load_config(config))
+        if stage_cfg["stage"] != name:
+            raise PipelineConfigError(f"{name}.config: {config} is a {stage_cfg['stage']} config")
+        overrides = pretrain.stage_overrides(stage_cfg, placeholder, placeholder, placeholder,
+                                             extra=verl_extra(cfg, name), block=cfg.data.block_size)
+        out[name] = guard(f"{name}.overrides", lambda o=overrides, n=name: launch.check_saves(launch.check_overrides(
+            launch.sft_overrides(o, cfg.device, cfg.cluster.gpus_per_node)), n))
+    out["rl"] = guard("rl", lambda: rl.check_config(cfg.rl.config_name, rl.rl_overrides(
+        placeholder, placeholder, placeholder, placeholder, cfg.rl.variant, cfg.rl.alpha, verl_extra(cfg, "rl")),
+        cfg.device, cfg.cluster.gpus_per_node))
+    return out
+
+
 def validate(cfg) -> None:
     """Everything that can be checked without running a stage, so a typo costs seconds, not a stage."""
     from interplay_verl.filters.band import Band
@@ -221,7 +269,6 @@ def validate(cfg) -> None:
     from interplay_verl.problems.mixtures import context_weights, op_weights
     from interplay_verl.problems.sampler import MODES
     from interplay_verl.rewards.composite import check_reward_kwargs
-    from interplay_verl.train import launch, pretrain, rl
 
     def guard(key: str, check: Callable[[], Any]) -> Any:
         try:
@@ -253,22 +300,10 @@ def validate(cfg) -> None:
     e = cfg.evaluate
     if e.n_samples < 1 or (e.n_samples > 1 and e.temperature <= 0):
         raise PipelineConfigError("evaluate: n_samples > 1 needs temperature > 0")
-    placeholder = os.path.abspath(__file__)  # composition needs paths, not their contents
-    for name in ("pretrain", "midtrain"):
-        section = getattr(cfg, name)
-        if name == "midtrain" and not section.enable:
-            continue
-        config = resolve(section.config)
-        stage_cfg = guard(f"{name}.config", lambda config=config: pretrain.load_config(config))
-        if stage_cfg["stage"] != name:
-            raise PipelineConfigError(f"{name}.config: {config} is a {stage_cfg['stage']} config")
-        stage_cfg["device"] = cfg.device
-        overrides = pretrain.stage_overrides(stage_cfg, placeholder, placeholder, placeholder,
-                                             extra=section.overrides, block=cfg.data.block_size)
-        guard(f"{name}.overrides", lambda o=overrides, c=stage_cfg: launch.check_overrides(
-            launch.sft_overrides(o, c["device"], int(c.get("nproc", 1)))))
-    guard("rl", lambda: rl.check_config(cfg.rl.config_name, rl.rl_overrides(
-        placeholder, placeholder, placeholder, placeholder, cfg.rl.variant, cfg.rl.alpha, cfg.rl.overrides),
-        cfg.device, cfg.rl.n_workers))
+    c = cfg.cluster
+    if c.nodes < 1 or c.gpus_per_node < 1 or c.tensor_parallel < 1 or c.gpus_per_node % c.tensor_parallel:
+        raise PipelineConfigError(f"cluster: nodes={c.nodes}, gpus_per_node={c.gpus_per_node}, tensor_parallel="
+                                  f"{c.tensor_parallel}: need positive counts and tensor_parallel dividing gpus_per_node")
+    trainer_configs(cfg, guard)
     for check in CHECKS:
         guard("config", lambda check=check: check(cfg))

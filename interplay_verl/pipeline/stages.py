@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from interplay_verl.pipeline.config import resolve
+from interplay_verl.pipeline.config import resolve, verl_extra
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ def _train(run, name: str, start: str) -> None:
 
     section = getattr(run.cfg, name)
     stage_cfg = trainer.load_config(resolve(section.config))
-    stage_cfg["device"] = run.cfg.device
-    trainer.run(stage_cfg, run.path("corpus", name), start, run.path(name), extra=section.overrides,
+    stage_cfg["device"], stage_cfg["nproc"] = run.cfg.device, run.cfg.cluster.gpus_per_node
+    trainer.run(stage_cfg, run.path("corpus", name), start, run.path(name), extra=verl_extra(run.cfg, name),
                 config_path=resolve(section.config))
 
 
@@ -126,6 +126,14 @@ def midtrain(run) -> None:
     _train(run, "midtrain", run.path("pretrain", "hf"))
 
 
+def placement(run, max_new_tokens: int) -> dict:
+    """Where a stage's generation replicas run: every device of the cluster, ``tensor_parallel`` each."""
+    c = run.cfg.cluster
+    return {"device": run.cfg.device, "n_replicas": c.replicas, "gpus_per_node": c.gpus_per_node,
+            "tensor_parallel": c.tensor_parallel, "seed": run.cfg.seed,
+            "max_model_len": run.cfg.data.block_size + max_new_tokens}
+
+
 def edge_filter(run) -> None:
     from interplay_verl.filters.band import Band, StoppingRule
     from interplay_verl.filters.offline import run_filter
@@ -134,16 +142,30 @@ def edge_filter(run) -> None:
     run_filter(_rl_start(run), run.path("data", "candidates"), run.path("filter"),
                Band(f.tau_1, f.tau_k, f.k, f.metric), StoppingRule(f.n_max, f.give_up_after),
                round_size=f.round_size, temperature=f.temperature, max_new_tokens=f.max_new_tokens,
-               seed=run.cfg.seed, quiet=run.quiet)
+               seed=run.cfg.seed, quiet=run.quiet, placement=placement(run, f.max_new_tokens))
 
 
 def rl(run) -> None:
     from interplay_verl.train import rl as trainer
 
     r = run.cfg.rl
-    train = run.path("filter", "rl.parquet")
-    trainer.run(r.config_name, _rl_start(run), train, train, run.path("rl"), run.cfg.device, r.variant, r.alpha,
-                r.overrides, r.n_workers)
+    trainer.run(r.config_name, _rl_start(run), run.path("filter", "rl.parquet"), _rl_validation(run), run.path("rl"),
+                run.cfg.device, r.variant, r.alpha, verl_extra(run.cfg, "rl"), run.cfg.cluster.gpus_per_node)
+
+
+def _rl_validation(run) -> str:
+    """RL validates on held-out problems at its own ops: the evaluation rows of the filter's op range
+    (disjoint from every training and candidate row), not on its training prompts."""
+    from interplay_verl.data.rl import write_rl_parquet
+    from interplay_verl.data.rows import load_rows
+    from interplay_verl.problems.mixtures import op_weights
+
+    ops = set(op_weights(run.cfg.filter.ops))
+    rows = [r for r in load_rows(run.path("data", "eval")) if int(r["op"]) in ops]
+    if not rows:
+        raise ValueError(f"rl: no held-out rows at ops {sorted(ops)} in {run.path('data', 'eval')} for validation; "
+                         "add a split covering filter.ops to evaluate.splits")
+    return write_rl_parquet(rows, run.path("rl", "val.parquet"))
 
 
 def evaluate(run) -> None:
@@ -156,7 +178,8 @@ def evaluate(run) -> None:
             continue  # this checkpoint's evaluation finished before a kill
         run.log(f"evaluate: {name} ({model})")
         evaluate_model(model, run.path("data", "eval"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
-                       n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed)
+                       n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
+                       placement=placement(run, e.max_new_tokens))
 
 
 def report(run) -> None:

@@ -80,6 +80,18 @@ def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_en
         raise StageConfigError(str(exc)) from None
 
 
+def check_saves(cfg, stage: str):
+    """A trainer stage must checkpoint: the HF export reads the last checkpoint and a rerun resumes
+    from one. verl's PPO trainer saves nothing at ``trainer.save_freq`` <= 0 (its default, -1)."""
+    freq = cfg.trainer.get("save_freq", -1)
+    if not isinstance(freq, int) or isinstance(freq, bool) or freq <= 0:
+        steps = cfg.trainer.get("total_training_steps")
+        hint = f" (e.g. {max(1, int(steps) // 10)} for {steps} steps)" if isinstance(steps, int) and steps > 0 else ""
+        raise StageConfigError(f"{stage}: trainer.save_freq={freq} saves no checkpoint, so the stage could not "
+                               f"export its model or resume after a kill; set trainer.save_freq > 0{hint}")
+    return cfg
+
+
 class StageError(RuntimeError):
     """A trainer stage exited non-zero; the message carries the log's tail."""
 

@@ -117,7 +117,7 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
     return stage.run(stage.TrainerStage(
         name=name, out=out, model=model, device=device,
         command=lambda metrics: launch.sft_command(overrides(), device, nproc),
-        check=lambda: check_overrides(launch.sft_overrides(overrides(), device, nproc)),
+        check=lambda: launch.check_saves(check_overrides(launch.sft_overrides(overrides(), device, nproc)), name),
         plot=lambda curves, path: plots.training_loss(curves["train/loss"], path,
                                                       f"{name}: {cfg.get('description', '')}"),
         config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),

@@ -86,6 +86,7 @@ def check_config(config_name: str, overrides: Sequence[str], device: launch.Devi
         raise StageConfigError(f"--config-name {config_name!r}: choose one of {', '.join(CONFIG_NAMES)}")
     cfg = check_overrides([*verl_overrides(device, "ppo", n_workers), *overrides], config_name, CONFIG_DIR)
     verl_validate(cfg)
+    launch.check_saves(cfg, "rl")
     kwargs = cfg.reward.custom_reward_function.get("reward_kwargs") or {}
     try:
         check_reward_kwargs(kwargs.get("variant", "gated"), kwargs.get("alpha", 0.2))
