@@ -31,7 +31,7 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # verl 0.9.1's own `vllm` extra (vllm 0.24.0, torch 2.11.0, transformers 5.9.0) and the
     # flash-attn its `fsdp` extra pins; GPU clusters only.
-    "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0", "flash-attn==2.8.3"],
+    "gpu": ["verl[vllm]==0.9.1", "vllm==0.24.0"],
     "test": ["pytest>=8", "hypothesis>=6", "ruff>=0.17,<0.18"],
 }
 

@@ -8,6 +8,7 @@ workers, or that a GPU run wants flash attention and vLLM.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import importlib.metadata as md
 import os
 import sys
@@ -34,6 +35,11 @@ def gpu_count() -> int:
         return 0
 
 
+def has_flash_attn() -> bool:
+    """flash-attn is optional (recipes/setup_gpu.sh may skip it); without it GPU runs use sdpa."""
+    return importlib.util.find_spec("flash_attn") is not None
+
+
 def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1) -> list[str]:
     """Hydra overrides for ``verl.trainer.main_ppo`` (``ppo``) or ``verl.trainer.sft_trainer`` (``sft``).
 
@@ -43,7 +49,7 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
     if trainer not in ("ppo", "sft"):
         raise ValueError(f"trainer must be 'ppo' or 'sft', got {trainer!r}")
-    attn = "sdpa" if device == "cpu" else "flash_attention_2"
+    attn = "sdpa" if device == "cpu" or not has_flash_attn() else "flash_attention_2"
     verl_device = "cpu" if device == "cpu" else "cuda"
     if trainer == "sft":
         out = [

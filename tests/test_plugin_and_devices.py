@@ -100,7 +100,10 @@ def _compose(config_name: str, overrides: list[str]):
 
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
-def test_ppo_overrides_compose_with_verls_config(device):
+def test_ppo_overrides_compose_with_verls_config(device, monkeypatch):
+    from interplay_verl import devices
+
+    monkeypatch.setattr(devices, "has_flash_attn", lambda: True)  # a GPU node where setup_gpu.sh built it
     cfg = _compose("ppo_trainer", verl_overrides(device, "ppo", n_workers=2))
     rollout = cfg.actor_rollout_ref.rollout
     assert cfg.actor_rollout_ref.actor.strategy == "fsdp2" and cfg.actor_rollout_ref.ref.strategy == "fsdp2"
@@ -113,6 +116,9 @@ def test_ppo_overrides_compose_with_verls_config(device):
     else:
         assert rollout.name == "vllm" and cfg.trainer.device == "cuda"
         assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "flash_attention_2"
+        monkeypatch.setattr(devices, "has_flash_attn", lambda: False)  # skipped or failed to build: sdpa
+        without = _compose("ppo_trainer", verl_overrides(device, "ppo", n_workers=2))
+        assert without.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
 
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
