@@ -27,6 +27,25 @@ from typing import Optional
 PAPER_FACTOR = 5.3
 
 
+def gpu_hours(tokens: float, params: float, peak_tflops: float, mfu: float) -> float:
+    """Supervised-token equivalents to GPU-hours: 6 * params FLOPs per token at ``mfu`` of the peak."""
+    if not (peak_tflops > 0 and 0 < mfu <= 1):
+        raise ValueError(f"--gpu-tflops {peak_tflops} --mfu {mfu}: need a positive peak and 0 < mfu <= 1")
+    return tokens * 6 * params / (peak_tflops * 1e12 * mfu) / 3600
+
+
+def model_parameters(size: str) -> int:
+    """Parameters of a model size of ``models.SIZES``, counted on a model built from its config."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from interplay_verl.models import SIZES
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(Qwen2Config(**SIZES[size], vocab_size=2200))
+    return sum(p.numel() for p in model.parameters())
+
+
 def rl_factor(decode_inefficiency: float, kl: bool = True, epochs: int = 1) -> float:
     """c of T_RL = c * N * r * L from the FLOP count above."""
     if decode_inefficiency < 1 or epochs < 1:
@@ -72,7 +91,9 @@ def rl_settings(config_name: str) -> dict:
 
 
 def account(pretrain_config: Optional[str], midtrain_config: Optional[str], rl_config: str, block_size: int,
-            rollout_tokens: Optional[float], factor: float, fractions: list[float], budget_steps: list[float]) -> dict:
+            rollout_tokens: Optional[float], factor: float, fractions: list[float], budget_steps: list[float],
+            gpu: Optional[dict] = None) -> dict:
+    """``gpu``: ``{"params", "peak_tflops", "mfu"}`` adds GPU-hours per stage (docs/cluster.md#7)."""
     rl = rl_settings(rl_config)
     length = rollout_tokens or rl["max_rollout_tokens"]
     step_tokens = rl_tokens(rl["prompts_per_step"], rl["rollouts"], length, factor)
@@ -87,6 +108,10 @@ def account(pretrain_config: Optional[str], midtrain_config: Optional[str], rl_c
     if midtrain_config:
         out["midtrain_tokens"] = stage_tokens(midtrain_config, block_size)
         out["midtrain_in_rl_steps"] = out["midtrain_tokens"] / step_tokens
+    if gpu:
+        stages = {"pretrain": out.get("pretrain_tokens"), "midtrain": out.get("midtrain_tokens"),
+                  "rl": out["rl"]["tokens_total"]}
+        out["gpu_hours"] = {**{k: round(gpu_hours(t, **gpu), 1) for k, t in stages.items() if t}, "assumed": gpu}
     return out
 
 
@@ -104,6 +129,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--decode-inefficiency", type=float, help="derive c from d (see the module docstring)")
     p.add_argument("--fractions", default="0,0.2,0.5,0.8", help="mid-training fractions of the budget")
     p.add_argument("--budget-steps", default="50,200,950", help="budgets in nominal RL steps")
+    p.add_argument("--model-size", default="100m", help="the model whose parameters turn tokens into FLOPs")
+    p.add_argument("--gpu-tflops", type=float, default=312.0, help="peak dense bf16 TFLOP/s per GPU (A100: 312)")
+    p.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilisation reached (train/mfu in the logs)")
     args = p.parse_args(argv)
     from interplay_verl.command import report
 
@@ -113,7 +141,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         factor = args.factor or (rl_factor(args.decode_inefficiency) if args.decode_inefficiency else PAPER_FACTOR)
         return account(args.pretrain_config, args.midtrain_config, args.rl_config, args.block_size,
                        args.rollout_tokens, factor, [float(f) for f in args.fractions.split(",")],
-                       [float(b) for b in args.budget_steps.split(",")])
+                       [float(b) for b in args.budget_steps.split(",")],
+                       {"params": model_parameters(args.model_size), "peak_tflops": args.gpu_tflops, "mfu": args.mfu})
 
     return report("budget", work, (ValueError, OSError, KeyError))
 

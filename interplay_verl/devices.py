@@ -70,6 +70,9 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
         f"actor_rollout_ref.rollout.name={'cpu' if device == 'cpu' else 'vllm'}",
         f"trainer.device={verl_device}",
         f"trainer.n_gpus_per_node={n_workers}",
+        # TransferQueue spreads its storage actors over every node, pinned; a head without
+        # devices (often with --num-cpus=0) cannot host them: keep them on the device nodes
+        "++transfer_queue.backend.SimpleStorage.required_node_resource=GPU",
     ]
     if device == "cpu":
         out += ["actor_rollout_ref.rollout.tensor_model_parallel_size=1"]
@@ -116,6 +119,8 @@ def compose_verl_config(overrides: Sequence[str], config_name: str = "ppo_traine
 def check_device(device: Device) -> None:
     """Fail fast, with the fix, instead of deep inside verl."""
     if device == "gpu":
+        if os.environ.get("RAY_ADDRESS"):
+            return  # on a Ray cluster the devices are Ray's to count (cluster.check_devices, before any stage)
         if gpu_count() == 0:
             raise DeviceSetupError(
                 "device 'gpu' was requested but torch sees no CUDA GPU on this machine. "

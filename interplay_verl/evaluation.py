@@ -209,11 +209,13 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         completions = flat_samples(model_sampler, [r["prompt"] for r in problems], n_samples,
                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                    quiet=quiet)
+        served = list(getattr(model_sampler, "served", []))  # samples per generation replica
     finally:
         model_sampler.close()
     scores = score_rows(rows, completions, quiet)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
+    report["samples_per_replica"] = served
     if out:
         write_outputs(out, rows, completions, scores, report)
         write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),

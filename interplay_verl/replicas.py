@@ -71,14 +71,14 @@ class ReplicaSampler:
 
     def __init__(self, model_dir: str, batch_size: int = 64, *, device: Optional[Device] = None,
                  n_replicas: int = 1, gpus_per_node: Optional[int] = None, tensor_parallel: int = 1,
-                 max_model_len: int = 2048, seed: int = 0):
+                 max_model_len: Optional[int] = None, seed: int = 0):
         from interplay_verl.devices import gpu_count
 
         self.model_dir, self.batch_size = model_dir, batch_size
         self.device: Device = device or ("gpu" if gpu_count() > 0 else "cpu")
         self.n_replicas, self.tensor_parallel = n_replicas, tensor_parallel
         self.gpus_per_node = gpus_per_node or n_replicas * tensor_parallel
-        self.max_model_len, self.seed = max_model_len, seed
+        self.max_model_len, self.seed = max_model_len or _context_length(model_dir), seed
         self.replicas: list = []
         self.served = [0] * n_replicas
         self._started_ray = False
@@ -200,6 +200,14 @@ class ReplicaSampler:
         finally:
             progress.close()
             logger.info("samples served per replica: %s", self.served)
+
+
+def _context_length(model_dir: str) -> int:
+    """The model's own context (its position embeddings): the longest prompt + completion it serves."""
+    import json
+
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return int(json.load(f).get("max_position_embeddings") or 2048)
 
 
 @register_backend("replicas")

@@ -62,6 +62,7 @@ class HFSampler:
 
     def __init__(self, model_dir: str, batch_size: int = 64, **placement):
         self.model_dir, self.batch_size = model_dir, batch_size
+        self.served = [0]  # samples generated (one "replica": this process)
 
     def close(self) -> None:
         _hf_model.cache_clear()
@@ -86,6 +87,7 @@ class HFSampler:
                 for i, done in zip(chunk, generator.generate_batch([(encoded[i], params) for i in chunk])):
                     texts[i] = tokenizer.decode(done.token_ids, skip_special_tokens=True)
                 progress.update(len(chunk))
+                self.served[0] += len(chunk)
         return _regroup(texts, counts)
 
 

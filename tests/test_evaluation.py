@@ -197,6 +197,15 @@ def test_budget_matches_the_papers_accounting():
     result = account(os.path.join(configs, "pretrain_paper.yaml"), None, "interplay_grpo", 2048, 1000.0, 5.3, [0.5], [200])
     assert result["pretrain_tokens"] == 19073 * 256 * 2048  # ~10B tokens, docs/method.md#10-models-tokenizer-and-training-settings
     assert result["rl"]["tokens_per_step"] == pytest.approx(5.3 * 1024 * 6 * 1000)
+    from interplay_verl.budget import gpu_hours, model_parameters
+
+    assert gpu_hours(3600e12, 1 / 6, 1, 1) == pytest.approx(1.0)  # 6N FLOPs per token at full peak
+    assert gpu_hours(1e9, 1e8, 312, 0.4) == pytest.approx(1e9 * 6e8 / (312e12 * 0.4) / 3600)
+    hours = account(os.path.join(configs, "pretrain_paper.yaml"), None, "interplay_grpo", 2048, 1000.0, 5.3, [0.5],
+                    [200], {"params": 1e8, "peak_tflops": 312.0, "mfu": 0.4})["gpu_hours"]
+    assert hours["pretrain"] == round(gpu_hours(19073 * 256 * 2048, 1e8, 312, 0.4), 1) and set(hours) == {
+        "pretrain", "rl", "assumed"}
+    assert 9e7 < model_parameters("100m") < 1.3e8  # the paper's ~100M Qwen2
 
 
 def test_eval_sets_are_rows_disjoint_from_training(tmp_path):

@@ -135,6 +135,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     model_sampler = sampler(model, backend, batch_size, **(placement or {}))  # the same replicas every round
     try:
         rounds = _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet)
+        served = list(getattr(model_sampler, "served", []))  # samples per generation replica
     finally:
         model_sampler.close()
     kept = [row for row, state in zip(rows, sampling.state) if state == IN_BAND]
@@ -151,6 +152,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
         "samples_saved": fixed - sampling.samples_used,
         "sample_share": round(sampling.samples_used / fixed, 4),
         "rounds": rounds,
+        "samples_per_replica": served,
         "by_op": _by_op(rows, sampling, other),
         "seconds": round(time.time() - start, 1),
     }

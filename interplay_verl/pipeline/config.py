@@ -211,6 +211,13 @@ def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None):
     return OmegaConf.to_object(cfg)
 
 
+def from_dict(values: dict):
+    """The configuration back from ``as_dict`` (e.g. on another node of a cluster)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema()), values))
+
+
 def as_dict(cfg) -> dict:
     from dataclasses import asdict
 

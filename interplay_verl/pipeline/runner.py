@@ -20,8 +20,8 @@ import time
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.pipeline.config import (ENV_PREFIX, PROFILES_DIR, PipelineConfigError, as_dict, load, pick,
-                                            validate)
+from interplay_verl.pipeline.config import (ENV_PREFIX, PROFILES_DIR, PipelineConfigError, as_dict, from_dict,
+                                            load, pick, validate)
 from interplay_verl.pipeline.stages import STAGES
 
 
@@ -150,6 +150,39 @@ class Pipeline:
         return summary
 
 
+def _run_here(values: dict, only: Optional[list[str]], quiet: bool) -> dict:
+    """The run itself, wherever it was placed (a Ray task on a device node, on a cluster)."""
+    return Pipeline(from_dict(values), quiet=quiet).run(only)
+
+
+def run(cfg, only: Optional[list[str]] = None, quiet: bool = False) -> dict:
+    """Run the pipeline here, or on a Ray cluster (RAY_ADDRESS): check the cluster can hold the
+    profile and every node sees the output directory, then run on a node with devices."""
+    from interplay_verl import cluster
+
+    pipeline = Pipeline(cfg, quiet=quiet)
+    pipeline.check_markers()
+    pipeline.plan(only)
+    if not cluster.on_cluster():
+        if cfg.cluster.nodes > 1:
+            raise PipelineConfigError(f"cluster.nodes={cfg.cluster.nodes}: a multi-node profile runs on a Ray "
+                                      "cluster (RAY_ADDRESS; recipes/submit_ray.sh submits it)")
+        return pipeline.run(only)
+    cluster.connect()
+    try:
+        nodes = cluster.check_devices(cfg.cluster.nodes, cfg.cluster.gpus_per_node)
+        cluster.check_shared_dir(pipeline.out, nodes)
+    except cluster.ClusterError as exc:
+        raise PipelineConfigError(str(exc)) from None
+    values = as_dict(cfg)
+    values["out"] = pipeline.out
+    if cluster.current_node_has_devices():
+        return pipeline.run(only)
+    print(f"[pipeline] this node has no devices: running on {nodes[0]['ip']} (node {nodes[0]['node_id'][:12]})",
+          flush=True)
+    return cluster.on_a_worker(_run_here, values, only, quiet, node=nodes[0])
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     import yaml
 
@@ -179,7 +212,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(json.dumps({"config": "ok", "out": pipeline.out, "stage_keys": pipeline.keys,
                               "to_run": pipeline.plan(only)}))
             return 0
-        summary = pipeline.run(only)  # checks the markers first
+        summary = run(cfg, only, args.quiet)
     except PipelineConfigError as exc:
         print(f"interplay-verl pipeline: configuration error: {exc}", file=sys.stderr)
         return 2

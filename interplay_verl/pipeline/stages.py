@@ -109,13 +109,14 @@ def init(run) -> None:
 
 
 def _train(run, name: str, start: str) -> None:
+    from interplay_verl.cluster import on_cluster
     from interplay_verl.train import pretrain as trainer
 
     section = getattr(run.cfg, name)
     stage_cfg = trainer.load_config(resolve(section.config))
     stage_cfg["device"], stage_cfg["nproc"] = run.cfg.device, run.cfg.cluster.gpus_per_node
     trainer.run(stage_cfg, run.path("corpus", name), start, run.path(name), extra=verl_extra(run.cfg, name),
-                config_path=resolve(section.config))
+                config_path=resolve(section.config), launcher="ray" if on_cluster() else "torchrun")
 
 
 def pretrain(run) -> None:
@@ -126,12 +127,11 @@ def midtrain(run) -> None:
     _train(run, "midtrain", run.path("pretrain", "hf"))
 
 
-def placement(run, max_new_tokens: int) -> dict:
+def placement(run) -> dict:
     """Where a stage's generation replicas run: every device of the cluster, ``tensor_parallel`` each."""
     c = run.cfg.cluster
     return {"device": run.cfg.device, "n_replicas": c.replicas, "gpus_per_node": c.gpus_per_node,
-            "tensor_parallel": c.tensor_parallel, "seed": run.cfg.seed,
-            "max_model_len": run.cfg.data.block_size + max_new_tokens}
+            "tensor_parallel": c.tensor_parallel, "seed": run.cfg.seed}
 
 
 def edge_filter(run) -> None:
@@ -142,7 +142,7 @@ def edge_filter(run) -> None:
     run_filter(_rl_start(run), run.path("data", "candidates"), run.path("filter"),
                Band(f.tau_1, f.tau_k, f.k, f.metric), StoppingRule(f.n_max, f.give_up_after),
                round_size=f.round_size, temperature=f.temperature, max_new_tokens=f.max_new_tokens,
-               seed=run.cfg.seed, quiet=run.quiet, placement=placement(run, f.max_new_tokens))
+               seed=run.cfg.seed, quiet=run.quiet, placement=placement(run))
 
 
 def rl(run) -> None:
@@ -179,7 +179,7 @@ def evaluate(run) -> None:
         run.log(f"evaluate: {name} ({model})")
         evaluate_model(model, run.path("data", "eval"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
                        n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
-                       placement=placement(run, e.max_new_tokens))
+                       placement=placement(run))
 
 
 def report(run) -> None:

@@ -45,8 +45,18 @@ def sft_overrides(overrides: Sequence[str], device: Device, nproc: int = 1) -> l
     return [*verl_overrides(device, "sft", nproc), *overrides]
 
 
-def sft_command(overrides: Sequence[str], device: Device, nproc: int = 1) -> list[str]:
-    """torchrun over ``nproc`` ranks (gloo processes on CPU, one per GPU on a GPU node)."""
+LAUNCHERS = ("torchrun", "ray")
+
+
+def sft_command(overrides: Sequence[str], device: Device, nproc: int = 1, launcher: str = "torchrun") -> list[str]:
+    """verl's FSDP SFT trainer over ``nproc`` ranks per node (gloo processes on CPU, one per GPU).
+
+    ``torchrun``: one machine (``verl.trainer.sft_trainer``). ``ray``: ``verl.trainer.sft_trainer_ray``
+    on the Ray cluster in RAY_ADDRESS, ``trainer.nnodes`` x ``nproc`` workers placed by Ray."""
+    if launcher == "ray":
+        return [sys.executable, "-m", "verl.trainer.sft_trainer_ray", *sft_overrides(overrides, device, nproc)]
+    if launcher != "torchrun":
+        raise ValueError(f"launcher {launcher!r}: choose one of {', '.join(LAUNCHERS)}")
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
     return [torchrun, "--standalone", f"--nproc_per_node={nproc}", "-m", "verl.trainer.sft_trainer",
             *sft_overrides(overrides, device, nproc)]

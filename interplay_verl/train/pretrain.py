@@ -100,8 +100,10 @@ def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Op
 
 
 def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
-        extra: Sequence[str] = (), config_path: Optional[str] = None) -> dict:
-    """Train ``model`` on ``corpus`` into ``out`` (the lifecycle of ``train/stage.py``)."""
+        extra: Sequence[str] = (), config_path: Optional[str] = None, launcher: str = "torchrun") -> dict:
+    """Train ``model`` on ``corpus`` into ``out`` (the lifecycle of ``train/stage.py``).
+
+    ``launcher``: ``torchrun`` on one machine, ``ray`` on a Ray cluster (``launch.sft_command``)."""
     from interplay_verl import plots
 
     device, nproc = cfg.get("device", "cpu"), int(cfg.get("nproc", 1))
@@ -113,14 +115,15 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
 
     # torchrun ranks are not Ray actors: inside a Ray job (RAY_ADDRESS and Ray's
     # RAY_EXPERIMENTAL_NOSET_*_VISIBLE_DEVICES set) verl's worker would look up Ray accelerator ids
-    not_ray = {k: None for k in os.environ if k == "RAY_ADDRESS" or k.startswith("RAY_EXPERIMENTAL_NOSET_")}
+    not_ray = {} if launcher == "ray" else {
+        k: None for k in os.environ if k == "RAY_ADDRESS" or k.startswith("RAY_EXPERIMENTAL_NOSET_")}
     return stage.run(stage.TrainerStage(
         name=name, out=out, model=model, device=device,
-        command=lambda metrics: launch.sft_command(overrides(), device, nproc),
+        command=lambda metrics: launch.sft_command(overrides(), device, nproc, launcher),
         check=lambda: launch.check_saves(check_overrides(launch.sft_overrides(overrides(), device, nproc)), name),
         plot=lambda curves, path: plots.training_loss(curves["train/loss"], path,
                                                       f"{name}: {cfg.get('description', '')}"),
-        config={**cfg, "config_path": config_path, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),
+        config={**cfg, "config_path": config_path, "launcher": launcher, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),
                 "extra_overrides": list(extra)},
         overrides=overrides,
         seed=cfg.get("seed", 1), extra_env=not_ray))
