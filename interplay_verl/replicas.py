@@ -95,6 +95,9 @@ class ReplicaSampler:
 
         if self.device == "cpu":
             os.environ.update(CPU_ENV)
+            from interplay_verl.backends.cpu import activate
+
+            activate()  # the cpu replica class, registered even if verl was imported before VERL_PLATFORM was set
         if not ray.is_initialized():
             self._started_ray = True
             if os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster

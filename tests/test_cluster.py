@@ -157,8 +157,8 @@ def _pipeline(cluster, sets, out):
 
 
 def _submit(cluster, out, args=(), **env):
-    env = dict(cluster["env"], RAY_ADDRESS=cluster["dashboard"], OUT=out, PROFILE="paper", PYTHON=sys.executable,
-               RAY=RAY, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""), **env)
+    env = dict(cluster["env"], RAY_ADDRESS=cluster["dashboard"], OUT=out, PYTHON=sys.executable, RAY=RAY,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""), **env)
     return subprocess.run(["bash", os.path.join(ROOT, "recipes", "submit_ray.sh"), *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=2400)
 
@@ -180,7 +180,7 @@ def test_the_paper_profile_runs_on_both_workers_and_nothing_on_the_head(cluster,
     """recipes/submit_ray.sh with the paper profile: pre-training through verl's sft_trainer_ray across
     both workers, filter and evaluation through standalone replicas on both, RL over 2 nodes."""
     out = tmp_path / "paper"
-    result = _submit(cluster, str(out), ["--quiet", *_sets(PAPER_SMALL)])
+    result = _submit(cluster, str(out), ["--quiet", *_sets(PAPER_SMALL)], PROFILE="paper")
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-5000:]
     assert re.search(r"this node has no devices: running on [\d.]+ \(node \w+\)", log)
@@ -208,7 +208,7 @@ def test_the_paper_profile_runs_on_both_workers_and_nothing_on_the_head(cluster,
 def test_ray_pip_puts_the_package_its_plugin_and_the_compiled_verifier_on_the_workers(cluster, tmp_path):
     import ray
 
-    result = _submit(cluster, str(tmp_path / "pip"), RAY_PIP="1",
+    result = _submit(cluster, str(tmp_path / "pip"), PROFILE="tiny", RAY_PIP="1",  # a CPU profile: the CPU torch
                      ENTRYPOINT=f"{sys.executable} -m interplay_verl.cli doctor --on-workers --json")
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"node"')]

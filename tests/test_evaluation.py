@@ -99,7 +99,7 @@ def test_sampled_evaluation_reports_the_ladder_and_is_seeded(tiny_model, tmp_pat
 
     rows = str(tmp_path / "rows")
     assert generate_main(["--ops", "2-3", "--per-op", "3", "--seed", "4", "--out", rows, "--quiet"]) == 0
-    args = dict(n_problems=4, max_new_tokens=6, n_samples=4, temperature=1.0, seed=3, quiet=True)
+    args = dict(n_problems=4, max_new_tokens=6, n_samples=4, temperature=1.0, seed=3, quiet=True, backend="hf")
     report = evaluate(tiny_model, rows, str(tmp_path / "a"), **args)
     assert report["problems"] == 4 and set(report["pass_at_k"]["overall"]["outcome"]) == {1, 2, 4}
     assert set(report["pass_at_k"]["by_op"]) == {2, 3}

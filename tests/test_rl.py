@@ -82,7 +82,7 @@ def test_filter_on_the_tiny_model_writes_set_report_and_plot(tmp_path, tiny_mode
     rows = str(tmp_path / "rows")
     assert generate_main(["--ops", "2-3", "--tokens", "6000", "--seed", "3", "--out", rows, "--quiet"]) == 0
     common = ["--model", tiny_model, "--rows", rows, "--n-problems", "6", "--max-new-tokens", "8", "--quiet",
-              "--n-max", "16", "--k", "16", "--round-size", "4", "--give-up-after", "8"]
+              "--n-max", "16", "--k", "16", "--round-size", "4", "--give-up-after", "8", "--backend", "hf"]  # replicas: test_replicas, test_cluster
     # a random model solves nothing: with the default band every problem is out of reach
     out = tmp_path / "strict"
     assert filter_main([*common, "--out", str(out)]) == 2
@@ -207,6 +207,19 @@ def test_paper_config_composes_with_the_papers_settings(tmp_path):
     assert cfg.reward.custom_reward_function.path == "pkg://interplay_verl.rewards.composite"
     assert dict(cfg.reward.custom_reward_function.reward_kwargs) == {"variant": "gated", "alpha": 0.2}
     assert cfg.trainer.v1.trainer_mode == "interplay_edge"
+    assert cfg.trainer.save_freq == 20 and rollout.tensor_model_parallel_size == 1
+
+
+def test_the_rl_command_line_never_validates_on_its_training_prompts():
+    def settings(*argv):
+        args, extra = rl.build_parser().parse_known_args(["--model", "m", "--train", "t.parquet", "--out", "o", *argv])
+        return rl.cli_settings(args, extra)
+
+    device, workers, extra = settings("--config-name", "interplay_grpo", "--nnodes", "2", "trainer.save_freq=5")
+    assert (device, workers) == ("gpu", 1)  # no GPU visible here: one worker, not a silent 8
+    assert extra == ["trainer.nnodes=2", "trainer.val_before_train=False", "trainer.test_freq=-1", "trainer.save_freq=5"]
+    device, workers, extra = settings("--val", "held_out.parquet", "--n-workers", "4")
+    assert (device, workers, extra) == ("cpu", 4, ["trainer.nnodes=1"])  # a held-out set: verl validates on it
 
 
 # ---------------------------------------------------------------- GRPO runs (Ray; one at a time)

@@ -149,13 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GRPO Hydra config: interplay_grpo (the paper's settings) or interplay_grpo_cpu (CPU-sized)")
     p.add_argument("--model", required=True, help="starting model (the mid-training stage's hf/)")
     p.add_argument("--train", required=True, help="RL parquet (`interplay-verl filter` writes rl.parquet)")
-    p.add_argument("--val", help="validation RL parquet (default: --train)")
+    p.add_argument("--val", help="held-out validation RL parquet (default: none, and no validation; never the "
+                                 "training prompts)")
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, rl.png, manifest)")
     p.add_argument("--variant", choices=sorted(VARIANTS), help="reward variant (config: gated)")
     p.add_argument("--alpha", type=float, help="reward alpha (config: 0.2)")
     p.add_argument("--device", choices=["cpu", "gpu"], help="default: cpu for a *_cpu config, else gpu")
-    p.add_argument("--n-workers", type=int, default=1, help="training processes per node (GPUs per node)")
+    p.add_argument("--n-workers", type=int, help="training processes per node (default: the GPUs torch sees, 1 on CPU)")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes of the Ray cluster in RAY_ADDRESS to train on")
     return p
+
+
+def cli_settings(args, extra: Sequence[str]) -> tuple[str, int, list[str]]:
+    """The device, workers per node and verl overrides the command line means."""
+    from interplay_verl.devices import gpu_count
+
+    device = args.device or ("cpu" if args.config_name.endswith("_cpu") else "gpu")
+    n_workers = args.n_workers or (max(1, gpu_count()) if device == "gpu" else 1)
+    # verl always builds a validation set: without a held-out one, give it the training file and never run it
+    no_val = [] if args.val else ["trainer.val_before_train=False", "trainer.test_freq=-1"]
+    return device, n_workers, [f"trainer.nnodes={args.nnodes}", *no_val, *extra]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -164,9 +177,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     bad = [e for e in extra if "=" not in e or e.startswith("-")]
     if bad:
         p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
-    device = args.device or ("cpu" if args.config_name.endswith("_cpu") else "gpu")
     from interplay_verl.command import report
 
+    device, n_workers, extra = cli_settings(args, extra)
     return report("rl", lambda: run(args.config_name, args.model, args.train, args.val or args.train, args.out, device,
-                                    args.variant, args.alpha, extra, args.n_workers),
+                                    args.variant, args.alpha, extra, n_workers),
                   (StageConfigError, launch.StageError))
