@@ -41,15 +41,14 @@ def connect() -> None:
 
 
 def device_nodes(resource: str = "GPU") -> list[dict]:
-    """Alive nodes offering ``resource`` (GPUs; logical GPUs on a CPU cluster), head first if it has any."""
+    """Alive nodes offering ``resource`` (GPUs; logical GPUs on a CPU cluster)."""
     import ray
 
     out = []
     for node in ray.nodes():
         count = node.get("Resources", {}).get(resource, 0)
         if node.get("Alive") and count > 0:
-            out.append({"node_id": node["NodeID"], "ip": node["NodeManagerAddress"], "devices": int(count),
-                        "head": "node:__internal_head__" in node.get("Resources", {})})
+            out.append({"node_id": node["NodeID"], "ip": node["NodeManagerAddress"], "devices": int(count)})
     return out
 
 

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Literal, Optional
 
+from interplay_verl.cluster import on_cluster
+
 Device = Literal["cpu", "gpu"]
 Trainer = Literal["ppo", "sft"]
 
@@ -76,7 +78,7 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
     ]
     if device == "cpu":
         out += ["actor_rollout_ref.rollout.tensor_model_parallel_size=1"]
-        if not os.environ.get("RAY_ADDRESS"):
+        if not on_cluster():
             # verl's resource pools count GPUs: give Ray one logical GPU per worker, and enough
             # logical CPUs for its bundles (3 each) and helper actors. Connecting to a running
             # cluster (a Ray job sets RAY_ADDRESS), ray.init may not set resources: start that
@@ -119,7 +121,7 @@ def compose_verl_config(overrides: Sequence[str], config_name: str = "ppo_traine
 def check_device(device: Device) -> None:
     """Fail fast, with the fix, instead of deep inside verl."""
     if device == "gpu":
-        if os.environ.get("RAY_ADDRESS"):
+        if on_cluster():
             return  # on a Ray cluster the devices are Ray's to count (cluster.check_devices, before any stage)
         if gpu_count() == 0:
             raise DeviceSetupError(

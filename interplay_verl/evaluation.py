@@ -189,7 +189,7 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
     from interplay_verl.rewards.composite import score_rows
-    from interplay_verl.sampling import flat_samples, pick_backend, sampler
+    from interplay_verl.sampling import flat_samples, pick_backend, session
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
@@ -204,18 +204,14 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         os.makedirs(out, exist_ok=True)
         invalidate(out)
     rows = [r for r in problems for _ in range(n_samples)]
-    model_sampler = sampler(model_dir, backend, batch_size, **(placement or {}))
-    try:
+    with session(model_dir, backend, batch_size, **(placement or {})) as model_sampler:
         completions = flat_samples(model_sampler, [r["prompt"] for r in problems], n_samples,
                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                    quiet=quiet)
-        served = list(getattr(model_sampler, "served", []))  # samples per generation replica
-    finally:
-        model_sampler.close()
     scores = score_rows(rows, completions, quiet)
     report = summarize(rows, scores)
     report["seconds"] = round(time.time() - start, 1)
-    report["samples_per_replica"] = served
+    report["samples_per_replica"] = model_sampler.served
     if out:
         write_outputs(out, rows, completions, scores, report)
         write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),

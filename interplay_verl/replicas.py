@@ -25,6 +25,7 @@ import os
 import time
 from typing import Optional
 
+from interplay_verl.cluster import on_cluster
 from interplay_verl.devices import CPU_ENV, Device, compose_verl_config, verl_overrides
 from interplay_verl.sampling import _counts, _regroup, register_backend, request_seed
 
@@ -100,7 +101,7 @@ class ReplicaSampler:
             activate()  # the cpu replica class, registered even if verl was imported before VERL_PLATFORM was set
         if not ray.is_initialized():
             self._started_ray = True
-            if os.environ.get("RAY_ADDRESS"):  # inside a Ray job: join its cluster
+            if on_cluster():  # inside a Ray job: join its cluster
                 ray.init(runtime_env={"env_vars": self._worker_env()})
             else:  # a local cluster; on CPU, one logical GPU per replica device, as verl's pools count GPUs
                 local = {"num_gpus": self.n_replicas * self.tensor_parallel} if self.device == "cpu" else {}
@@ -118,8 +119,7 @@ class ReplicaSampler:
         except BaseException:
             self.close()
             raise
-        nodes = [r.servers[0] for r in self.replicas]
-        logger.info("%d %s replica(s) of %s up: %s", len(nodes), ROLLOUT[self.device], self.model_dir,
+        logger.info("%d %s replica(s) of %s up: %s", len(self.replicas), ROLLOUT[self.device], self.model_dir,
                     [r._server_address for r in self.replicas])
         return self
 
@@ -183,7 +183,7 @@ class ReplicaSampler:
         window = asyncio.Semaphore(max(1, self.batch_size) * len(servers))
         progress = tqdm(total=len(requests), unit="sample", desc="generate", disable=quiet)
 
-        async def one(k: int, prompt_index: int, sample: int) -> str:
+        async def one(prompt_index: int, sample: int) -> str:
             async with window:
                 r = min(range(len(servers)), key=lambda s: in_flight[s])  # least loaded
                 in_flight[r] += 1
@@ -199,7 +199,7 @@ class ReplicaSampler:
                 return self._tokenizer.decode(out.token_ids, skip_special_tokens=True)
 
         try:
-            return list(await asyncio.gather(*[one(k, i, j) for k, (i, j) in enumerate(requests)]))
+            return list(await asyncio.gather(*[one(i, j) for i, j in requests]))
         finally:
             progress.close()
             logger.info("samples served per replica: %s", self.served)

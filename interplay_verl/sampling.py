@@ -15,6 +15,7 @@ rewarded on. A sampler holds its model (and, for replicas, devices) until ``clos
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Optional, Protocol
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ class Sampler(Protocol):
     def sample(self, prompts: Sequence[str], n: int | Sequence[int] = 1, *, max_new_tokens: int = 256,
                temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, quiet: bool = False) -> list[list[str]]:
         """``n`` completions per prompt (or ``n[i]`` for prompt i), seeded: same seed, same texts."""
+
+    served: list[int]  # samples generated, per replica (one entry for an in-process backend)
 
     def close(self) -> None:
         """Free what the sampler holds (a replica's devices); it cannot sample afterwards."""
@@ -125,6 +128,16 @@ def sampler(model_dir: str, backend: str = "auto", batch_size: Optional[int] = N
     """The backend's sampler for ``model_dir``. ``placement``: the replicas' ``device``,
     ``n_replicas``, ``gpus_per_node``, ``tensor_parallel``, ``max_model_len``, ``seed``."""
     return BACKENDS[pick_backend(backend)](model_dir, batch_size=batch_size or 64, **placement)
+
+
+@contextlib.contextmanager
+def session(model_dir: str, backend: str = "auto", batch_size: Optional[int] = None, **placement):
+    """A sampler for the length of a stage: built on entry, closed (replicas ended) on exit."""
+    model_sampler = sampler(model_dir, backend, batch_size, **placement)
+    try:
+        yield model_sampler
+    finally:
+        model_sampler.close()
 
 
 def flat_samples(sampler: Sampler, prompts: Sequence[str], n: int | Sequence[int] = 1, **params) -> list[str]:

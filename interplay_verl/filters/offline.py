@@ -116,7 +116,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     from interplay_verl.data.rl import write_rl_parquet
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
-    from interplay_verl.sampling import sampler
+    from interplay_verl.sampling import session
 
     if temperature <= 0:
         raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
@@ -132,12 +132,8 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     start = time.time()
     sampling = AdaptiveSampling(len(rows), band, rule, round_size, adaptive)
     other = [0] * len(rows)
-    model_sampler = sampler(model, backend, batch_size, **(placement or {}))  # the same replicas every round
-    try:
+    with session(model, backend, batch_size, **(placement or {})) as model_sampler:  # the same replicas every round
         rounds = _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet)
-        served = list(getattr(model_sampler, "served", []))  # samples per generation replica
-    finally:
-        model_sampler.close()
     kept = [row for row, state in zip(rows, sampling.state) if state == IN_BAND]
     fixed = rule.n_max * len(rows)
     report = {
@@ -152,7 +148,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
         "samples_saved": fixed - sampling.samples_used,
         "sample_share": round(sampling.samples_used / fixed, 4),
         "rounds": rounds,
-        "samples_per_replica": served,
+        "samples_per_replica": model_sampler.served,
         "by_op": _by_op(rows, sampling, other),
         "seconds": round(time.time() - start, 1),
     }

@@ -174,10 +174,9 @@ def run(cfg, only: Optional[list[str]] = None, quiet: bool = False) -> dict:
         cluster.check_shared_dir(pipeline.out, nodes)
     except cluster.ClusterError as exc:
         raise PipelineConfigError(str(exc)) from None
-    values = as_dict(cfg)
-    values["out"] = pipeline.out
     if cluster.current_node_has_devices():
         return pipeline.run(only)
+    values = {**as_dict(cfg), "out": pipeline.out}
     print(f"[pipeline] this node has no devices: running on {nodes[0]['ip']} (node {nodes[0]['node_id'][:12]})",
           flush=True)
     return cluster.on_a_worker(_run_here, values, only, quiet, node=nodes[0])
