@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "generate": ("interplay_verl.problems.generate", "generate exact-op problems into parquet shards (+ manifest)"),
+    "import": ("interplay_verl.data.released", "the paper's released problem rows -> our rows (gold graph rebuilt, checked)"),
     "tokenizer": ("interplay_verl.tokenizer", "train the byte-level BPE tokenizer on generated text (round-trip checked)"),
     "corpus": ("interplay_verl.corpus", "tokenize generated rows and pack them into fixed-length blocks"),
     "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (size 0.2m, 0.8m or 100m)"),

@@ -27,6 +27,7 @@ from typing import Optional
 
 from interplay_verl.cluster import on_cluster
 from interplay_verl.devices import CPU_ENV, Device, compose_verl_config, verl_overrides
+from interplay_verl.rewards.decoding import completion_text
 from interplay_verl.sampling import _counts, _regroup, register_backend, request_seed
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class ReplicaSampler:
                     in_flight[r] -= 1
                 self.served[r] += 1
                 progress.update(1)
-                return self._tokenizer.decode(out.token_ids, skip_special_tokens=True)
+                return completion_text(self._tokenizer, out.token_ids)
 
         try:
             return list(await asyncio.gather(*[one(i, j) for i, j in requests]))

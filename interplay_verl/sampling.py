@@ -8,9 +8,9 @@ under a name; ``sampler(model, backend)`` picks one:
   vLLM on GPU nodes and the ``cpu`` replica elsewhere (``interplay_verl.replicas``);
 - ``hf``: one in-process transformers generator, for debugging and as the benchmark baseline.
 
-Every backend returns, for each prompt, a list of its completions decoded as verl's reward
-managers decode them (``skip_special_tokens=True``), so what is scored here is what RL is
-rewarded on. A sampler holds its model (and, for replicas, devices) until ``close()``.
+Every backend returns, for each prompt, a list of its completions decoded as our RL reward
+managers decode them (``rewards.decoding.completion_text``: special tokens dropped, the six
+tags kept), so what is scored here is what RL is rewarded on. A sampler holds its model (and, for replicas, devices) until ``close()``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class HFSampler:
         from tqdm import tqdm
 
         from interplay_verl.backends.cpu.generation import SamplingParams
+        from interplay_verl.rewards.decoding import completion_text
 
         counts = _counts(prompts, n)
         flat = [p for p, c in zip(prompts, counts) for _ in range(c)]
@@ -88,7 +89,7 @@ class HFSampler:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
                 for i, done in zip(chunk, generator.generate_batch([(encoded[i], params) for i in chunk])):
-                    texts[i] = tokenizer.decode(done.token_ids, skip_special_tokens=True)
+                    texts[i] = completion_text(tokenizer, done.token_ids)
                 progress.update(len(chunk))
                 self.served[0] += len(chunk)
         return _regroup(texts, counts)

@@ -2,8 +2,8 @@
 
 The paper's tokenizer mis-escaped its split regex (words split at every "s" and "p"); ours
 splits digits individually (arithmetic stays learnable: "137" is always 1,3,7) and keeps
-the docs/method.md#3-text-format tags whole (added tokens, not "special" ones, so decoding with
-``skip_special_tokens`` keeps them). Byte-level matters beyond coverage:
+the docs/method.md#3-text-format tags whole (added tokens, not "special" ones, so even verl's
+stock decoding with ``skip_special_tokens`` keeps them; ours keeps them either way). Byte-level matters beyond coverage:
 transformers 5.x rebuilds any tokenizer saved beside a qwen2 config as byte-level BPE, so
 a different model type of tokenizer would be silently mangled on load.
 """
@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from interplay_verl.rewards.decoding import TAGS
+
 SPECIAL_TOKENS = ["[UNK]", "[PAD]", "[BOS]", "[EOS]"]
-TAGS = ["<question>", "</question>", "<solution>", "</solution>", "<answer>", "</answer>"]
 
 # Base models have no chat format: the "template" is the identity on message contents, so
 # verl's chat-based RL data path feeds the model exactly the raw prompt string.

@@ -20,7 +20,7 @@ def rl_record(row: dict, index: int) -> dict:
         "ability": "reasoning",
         "reward_model": {"style": "rule", "ground_truth": str(row["answer"])},
         "extra_info": {"index": index, "id": row["id"], "op": int(row["op"]), "context": row["context"],
-                       "mode": row["mode"], "graph": row["graph"]},
+                       "mode": row["mode"], "graph": row["graph"], "gold_solution": row.get("solution")},
     }
 
 

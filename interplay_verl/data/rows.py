@@ -16,8 +16,8 @@ from interplay_verl.atomic import parquet_files
 
 COLUMNS = ("id", "problem", "question", "solution", "answer", "op", "context", "mode", "graph", "text", "prompt",
            "seed", "index", "generator_version")
-# what sampling, scoring and RL data need of a row (the text columns are for training)
-TASK_COLUMNS = ("id", "prompt", "answer", "graph", "op", "context", "mode")
+# what sampling, scoring and RL data need of a row (the gold solution: for the paper's reward semantics)
+TASK_COLUMNS = ("id", "prompt", "answer", "graph", "solution", "op", "context", "mode")
 
 
 class RowsError(ValueError):

@@ -5,8 +5,14 @@
     +reward.custom_reward_function.reward_kwargs.variant=gated
     +reward.custom_reward_function.reward_kwargs.alpha=0.2
 
-The gold graph comes from ``extra_info["graph"]`` (the generator writes it) or, for the
-paper's data, from ``extra_info["gold_solution"]``, parsed once and cached. Every call
+The gold graph comes from ``extra_info["graph"]`` (the generator and the importer write it)
+or from ``extra_info["gold_solution"]``, parsed once and cached.
+
+``reward_kwargs.semantics`` picks how a solution is read: ``interplay`` (the default, ours:
+docs/method.md#5-process-verification) or ``paper``, the released reward's reading
+(``interplay_verl.verify.paper``), which needs ``extra_info["gold_solution"]`` and falls back
+to the outcome without it, as the released reward does. The variants apply on top of either;
+the paper's reward is ``gated`` with alpha 0.2 and its strict arm ``strict``. Every call
 returns the same keys (verl requires it) and never raises into the trainer: a reward worker
 that throws stops the whole RL run. A failure inside the reward scores 0 with
 ``reward_error`` = 1, so tests and the per-step metrics (``reward/reward_error/mean``) see it.
@@ -20,6 +26,7 @@ from functools import lru_cache
 from typing import Any, Optional
 from collections.abc import Callable
 
+from interplay_verl.verify import paper
 from interplay_verl.verify.compare import ERROR_TYPES, GoldGraph, Report, compare
 from interplay_verl.verify.parse import parse_number, parse_solution
 
@@ -57,7 +64,8 @@ def _strict(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
     return outcome * float(report.penalty == 0)
 
 
-DEFAULT_VARIANT, DEFAULT_ALPHA = "gated", 0.2
+DEFAULT_VARIANT, DEFAULT_ALPHA, DEFAULT_SEMANTICS = "gated", 0.2, "interplay"
+SEMANTICS = ("interplay", "paper")  # how a solution is read: ours, or the released reward's
 ERROR_KEYS = (*ERROR_TYPES, "wrong_answer", "unparseable")  # per-sample error counts: evaluation, plots
 # reward_error is 1 only when the reward itself failed (an exception inside it, or bad
 # reward_kwargs): it is how a crash that scores 0 stays distinguishable from a wrong answer.
@@ -71,8 +79,11 @@ def _warn_once(key: str, message: str) -> None:
         logger.error(message)
 
 
-def check_reward_kwargs(variant: Any = DEFAULT_VARIANT, alpha: Any = DEFAULT_ALPHA) -> tuple[str, float]:
+def check_reward_kwargs(variant: Any = DEFAULT_VARIANT, alpha: Any = DEFAULT_ALPHA,
+                        semantics: Any = DEFAULT_SEMANTICS) -> tuple[str, float]:
     """Validate the reward's knobs (launchers call this before any heavy work)."""
+    if semantics not in SEMANTICS:
+        raise ValueError(f"reward_kwargs.semantics={semantics!r}: choose one of {', '.join(SEMANTICS)}")
     if variant not in VARIANTS:
         raise ValueError(f"reward_kwargs.variant={variant!r}: choose one of {', '.join(VARIANTS)}")
     try:
@@ -118,27 +129,65 @@ def _failed() -> dict[str, float]:
     return out
 
 
+def _gold_solution(ground_truth: Any, extra_info: Optional[dict]) -> Optional[str]:
+    for source in (ground_truth, extra_info):
+        if isinstance(source, dict):
+            text = source.get("gold_solution") or source.get("solution")
+            if isinstance(text, str):
+                return text
+    return None
+
+
+def _interplay(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> tuple[Report, float, float]:
+    """(report, outcome, R_pv) as this project reads a solution."""
+    gold, answer = _gold(ground_truth, extra_info)
+    pred = parse_solution(solution_str)
+    gold_answer = parse_number(str(answer)) if answer is not None else None
+    if gold_answer is None and gold is not None:
+        gold_answer = gold.answer
+    outcome = float(pred.answer is not None and gold_answer is not None and pred.answer == gold_answer)
+    if gold is None:
+        _warn_once("gold", "interplay_verl.rewards.composite: no gold graph in extra_info; process reward is 0")
+        report = Report(unparseable=pred.empty, wrong_answer=not outcome, answer_correct=bool(outcome))
+    else:
+        report = compare(pred, gold)
+        report.answer_correct, report.wrong_answer = bool(outcome), not outcome
+    return report, outcome, float(report.process_reward)
+
+
+def _paper(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> tuple[Report, float, float]:
+    """(report, outcome, R_pv) as the released reward reads a solution (verify/paper.py)."""
+    answer = ground_truth.get("answer") if isinstance(ground_truth, dict) else ground_truth
+    if not answer and isinstance(extra_info, dict):
+        answer = extra_info.get("gold_answer")
+    text = solution_str if isinstance(solution_str, str) else ""
+    got = paper.score(text, answer, _gold_solution(ground_truth, extra_info))
+    found = got.report
+    if found is None:
+        report = Report(unparseable=got.empty, wrong_answer=not got.outcome)
+    else:
+        # the penalty's answer term is the graph's (numeric) answer, as in the released reward
+        report = Report(found.missing, found.extra, found.wrong_value, found.wrong_parents,
+                        wrong_answer=found.answer_mismatch, n_gold=found.n_gold, unparseable=got.empty)
+    report.answer_correct = bool(got.outcome)
+    return report, got.outcome, got.process
+
+
+READERS = {"interplay": _interplay, "paper": _paper}
+
+
 def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **kwargs) -> dict[str, float]:
     try:
-        variant, alpha = check_reward_kwargs(kwargs.get("variant", DEFAULT_VARIANT), kwargs.get("alpha", DEFAULT_ALPHA))
+        variant, alpha = check_reward_kwargs(kwargs.get("variant", DEFAULT_VARIANT), kwargs.get("alpha", DEFAULT_ALPHA),
+                                             kwargs.get("semantics", DEFAULT_SEMANTICS))
     except ValueError as exc:
         _warn_once("kwargs", f"interplay_verl.rewards.composite: {exc}; scoring 0")
         return _failed()
     try:
-        gold, answer = _gold(ground_truth, extra_info)
-        pred = parse_solution(solution_str)
-        gold_answer = parse_number(str(answer)) if answer is not None else None
-        if gold_answer is None and gold is not None:
-            gold_answer = gold.answer
-        outcome = float(pred.answer is not None and gold_answer is not None and pred.answer == gold_answer)
-        if gold is None:
-            _warn_once("gold", "interplay_verl.rewards.composite: no gold graph in extra_info; process reward is 0")
-            report = Report(unparseable=pred.empty, wrong_answer=not outcome, answer_correct=bool(outcome))
-        else:
-            report = compare(pred, gold)
-            report.answer_correct, report.wrong_answer = bool(outcome), not outcome
-        r_pv, acc = float(report.process_reward), float(report.process_acc)
-        out = {
+        report, outcome, r_pv = READERS[kwargs.get("semantics", DEFAULT_SEMANTICS)](solution_str, ground_truth,
+                                                                                   extra_info)
+        acc = float(report.process_acc)
+        return {
             "score": float(score_report(report, outcome, variant, alpha, r_pv)),
             "outcome": outcome,
             "process": r_pv,
@@ -148,11 +197,10 @@ def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_
             "extra": float(len(report.extra)),
             "wrong_value": float(len(report.wrong_value)),
             "wrong_parents": float(len(report.wrong_parents)),
-            "wrong_answer": float(report.wrong_answer),
+            "wrong_answer": float(not outcome),
             "unparseable": float(report.unparseable),
             "reward_error": 0.0,
         }
-        return out
     except Exception as exc:  # never into the trainer
         _warn_once(type(exc).__name__, f"interplay_verl.rewards.composite: {type(exc).__name__}: {exc}; scoring 0")
         return _failed()
@@ -163,6 +211,6 @@ def score_rows(rows: list[dict], completions: list[str], quiet: bool = True, **r
     evaluation and the offline filter report exactly what RL optimises."""
     from tqdm import tqdm
 
-    return [compute_score(f"interplay/{r['context']}/op{r['op']}", text, r["answer"], {"graph": r["graph"]},
-                          **reward_kwargs)
+    return [compute_score(f"interplay/{r['context']}/op{r['op']}", text, r["answer"],
+                          {"graph": r["graph"], "gold_solution": r.get("solution")}, **reward_kwargs)
             for r, text in tqdm(zip(rows, completions), total=len(rows), unit="sample", desc="verify", disable=quiet)]
