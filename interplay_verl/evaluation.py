@@ -159,6 +159,7 @@ def summary_markdown(report: dict) -> str:
     table = report["pass_at_k"]
     kmax = max(int(k) for k in table["k"])
     lines = [f"# Evaluation: {report['problems']} problems, {table['samples_per_problem']} samples each", "",
+             f"scored with the {report.get('semantics', 'interplay')} reading of a solution; "
              f"well-formed {report['well_formed']}, process reward {report['process_reward']}, answer accuracy "
              f"{report['answer_accuracy']} (always the most frequent answer: {report['majority_answer_accuracy']}), "
              f"verified {report['verified']}", ""]
@@ -181,19 +182,22 @@ def summary_markdown(report: dict) -> str:
 def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_problems: Optional[int] = None,
              max_new_tokens: int = 256, batch_size: int = 64, quiet: bool = False, n_samples: int = 1,
              temperature: float = 0.0, seed: int = 0, top_p: float = 1.0, backend: str = "auto",
-             placement: Optional[dict] = None) -> dict:
+             placement: Optional[dict] = None, semantics: str = "interplay") -> dict:
     """Sample ``n_samples`` completions of every problem in ``rows_dir`` (or ``n_problems`` of them,
     spread over op/context/mode), verify each, and write the report files to ``out``.
 
-    ``placement``: where the replicas run (``sampling.sampler``); they end when this returns."""
+    ``placement``: where the replicas run (``sampling.sampler``); they end when this returns.
+    ``semantics``: how each sample is read and scored (``rewards.composite.SEMANTICS``): ours, or
+    ``paper``, the released reward's, for numbers set beside the paper's."""
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
-    from interplay_verl.rewards.composite import score_rows
+    from interplay_verl.rewards.composite import check_reward_kwargs, score_rows
     from interplay_verl.sampling import flat_samples, pick_backend, session
 
     start = time.time()
     if n_samples < 1 or (n_samples > 1 and temperature <= 0):
         raise ValueError(f"--n-samples {n_samples} --temperature {temperature}: several samples need temperature > 0")
+    check_reward_kwargs(semantics=semantics)
     backend = pick_backend(backend)
     problems = load_rows(rows_dir)
     if n_problems:
@@ -208,8 +212,9 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         completions = flat_samples(model_sampler, [r["prompt"] for r in problems], n_samples,
                                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
                                    quiet=quiet)
-    scores = score_rows(rows, completions, quiet)
+    scores = score_rows(rows, completions, quiet, semantics=semantics)
     report = summarize(rows, scores)
+    report["semantics"] = semantics
     report["seconds"] = round(time.time() - start, 1)
     report["samples_per_replica"] = model_sampler.served
     if out:
@@ -217,17 +222,19 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
         write_manifest(out, config={"model": os.path.abspath(model_dir), "rows": os.path.abspath(rows_dir),
                                     "n_problems": n_problems, "max_new_tokens": max_new_tokens,
                                     "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
-                                    "backend": backend, "decoding": "greedy" if temperature == 0 else "sampling"},
+                                    "backend": backend, "decoding": "greedy" if temperature == 0 else "sampling",
+                                    "semantics": semantics},
                        seed=seed, kind="evaluation", report={k: v for k, v in report.items() if k != "pass_at_k"})
     return report
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from interplay_verl.models import add_model_arguments, model_path
     from interplay_verl.sampling import add_sampling_arguments, placement
 
     p = argparse.ArgumentParser(prog="interplay-verl evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="Hugging Face model directory (a stage's hf/)")
+    add_model_arguments(p, "the checkpoint (a stage's hf/)")
     p.add_argument("--rows", required=True,
                    help="held-out rows: `interplay-verl eval-sets` (ID / OOD-edge / OOD-hard) or `generate` output")
     p.add_argument("--out", help="directory for samples.parquet, report.json/csv/md, plots, manifest.json")
@@ -237,6 +244,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
     p.add_argument("--top-p", type=float, default=1.0)
     add_sampling_arguments(p)
+    p.add_argument("--semantics", choices=["interplay", "paper"], default="interplay",
+                   help="how samples are scored: ours, or the released reward's reading (numbers beside the paper's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -244,10 +253,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.command import report
 
     return report("evaluate", lambda: {k: v for k, v in evaluate(
-        args.model, args.rows, args.out, n_problems=args.n_problems, max_new_tokens=args.max_new_tokens,
+        model_path(args), args.rows, args.out, n_problems=args.n_problems, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, quiet=args.quiet, n_samples=args.n_samples, temperature=args.temperature,
         seed=args.seed, top_p=args.top_p, backend=args.backend,
-        placement=placement(args)).items() if k != "errors_by_op"}, (ValueError, OSError))
+        placement=placement(args), semantics=args.semantics).items() if k != "errors_by_op"}, (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Entry point of group ``verl.plugins``: verl imports this in every process that imports verl.
 
 It wires our extensions into verl's registries: the CPU backend (platform, rollout, patches;
-active only with ``VERL_PLATFORM=cpu``) and the online edge-of-competence trainer. verl
+active only with ``VERL_PLATFORM=cpu``), the online edge-of-competence trainer and the
+tag-keeping reward managers (``interplay``, ``interplay_remote``). verl
 swallows plugin import errors at debug level, so a broken plugin would silently give a run
 on the wrong device; ``LOADED`` lets ``devices.require_plugin()`` (launchers, tests, doctor)
 turn that silence into a loud error.
@@ -44,12 +45,25 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+REWARD_MANAGERS_PACKAGE = "verl.experimental.reward_loop.reward_manager"
+
+
+def after_import(name: str, hook) -> None:
+    """Run ``hook`` now if ``name`` is loaded, else right after it is first imported."""
+    if name in sys.modules:
+        hook()
+    elif not any(isinstance(f, _AfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, hook))
+
+
 def register_when_imported() -> None:
-    """Register the online filter's trainer now if verl's V1 package is loaded, else as soon as it is."""
-    if V1_PACKAGE in sys.modules:
-        register_trainer()
-    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(V1_PACKAGE, register_trainer))
+    """Register the online filter's trainer and our reward managers when verl loads their registries."""
+    after_import(V1_PACKAGE, register_trainer)
+    after_import(REWARD_MANAGERS_PACKAGE, register_reward_managers)
+
+
+def register_reward_managers() -> None:
+    import interplay_verl.rewards.manager  # noqa: F401  (registers "interplay" and "interplay_remote")
 
 
 def register_trainer() -> bool:
@@ -64,8 +78,8 @@ def register_trainer() -> bool:
 
 
 _cpu.activate()
-# verl resolves trainer.v1.trainer_mode in its TaskRunner process, after importing its V1
-# trainer package there. Importing that package here would add seconds to each of the 30-45
-# processes of a run, so the registration runs when verl itself imports the package.
+# verl resolves trainer.v1.trainer_mode and reward.reward_manager.name in the processes that
+# import those registries. Importing them here would add seconds to each of the 30-45
+# processes of a run, so each registration runs when verl itself imports the package.
 register_when_imported()
 LOADED = True

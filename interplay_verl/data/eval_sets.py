@@ -41,16 +41,24 @@ def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes
 
 def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple(SPLITS), contexts: Sequence[str] = ("zoo",),
                     modes: Sequence[str] = ("forward",), seed: int = EVAL_SEED,
-                    disjoint_from: Sequence[str] = ()) -> dict:
+                    disjoint_from: Sequence[str] = (), source: Optional[str] = None) -> dict:
     """Write ``out/rows.parquet`` (+ manifest): ``per_op`` problems per op, context and mode of each
-    split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains."""
+    split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains.
+
+    ``source``: take the problems from these rows (e.g. imported released rows) instead of generating."""
     import pyarrow as pa
 
     from interplay_verl.atomic import atomic_write_parquet
     from interplay_verl.data.rows import read_ids, schema
     from interplay_verl.manifest import invalidate, write_manifest
 
-    rows = eval_rows(per_op, splits, contexts, modes, seed)
+    if source:
+        from interplay_verl.data.rows import select_rows
+
+        ops = [op for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)]
+        rows = select_rows(source, ops, contexts, modes, per_op)
+    else:
+        rows = eval_rows(per_op, splits, contexts, modes, seed)
     banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
     kept = [r for r in rows if r["id"] not in banned]
     if not kept:
@@ -63,7 +71,8 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     result = {"rows": len(kept), "excluded": len(rows) - len(kept),
               "by_split": dict(sorted(Counter(split_of(int(r["op"])) for r in kept).items()))}
     write_manifest(out, config={"per_op": per_op, "splits": list(splits), "contexts": list(contexts),
-                                "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from]},
+                                "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from],
+                                "source": os.path.abspath(source) if source else None},
                    seed=seed, kind="eval_sets", **result)
     return result
 
@@ -79,6 +88,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=EVAL_SEED)
     p.add_argument("--disjoint-from", nargs="*", default=[], metavar="ROWS",
                    help="row sets (training data, RL candidates) whose problems must not be evaluated")
+    p.add_argument("--from", dest="source", metavar="ROWS",
+                   help="take the problems from these rows (e.g. `interplay-verl import` output) instead of generating")
     args = p.parse_args(argv)
     from interplay_verl.command import report
 
@@ -87,7 +98,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
-        seed=args.seed, disjoint_from=args.disjoint_from), (ValueError, OSError))
+        seed=args.seed, disjoint_from=args.disjoint_from, source=args.source), (ValueError, OSError))
 
 
 if __name__ == "__main__":

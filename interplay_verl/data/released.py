@@ -211,6 +211,18 @@ def _table(rows: list[dict]):
     return pa.table(columns)
 
 
+def _publish(out: str, name: str, rows: list[dict], source: str, shards: list[dict]) -> int:
+    """Write one shard unless a previous run did (resume); record it. Returns shards written."""
+    if not rows:
+        return 0
+    shards.append({"file": name, "rows": len(rows), "source": os.path.abspath(source)})
+    target = os.path.join(out, name)
+    if os.path.exists(target):
+        return 0
+    atomic_write_parquet(_table(rows), target)
+    return 1
+
+
 def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: bool = False) -> dict:
     """Convert every released row under ``source`` into parquet shards under ``out`` (+ report, manifest)."""
     from tqdm import tqdm
@@ -254,32 +266,18 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
         for number, path in enumerate(files):
             batch: list[dict] = []
             chunk = 0
-
-            def flush() -> None:
-                nonlocal chunk, written
-                name = f"released-{number:04d}-{chunk:05d}.parquet"
-                target = os.path.join(out, name)
-                if batch and not os.path.exists(target):
-                    atomic_write_parquet(_table(batch), target)
-                    written += 1
-                if batch:
-                    shards.append({"file": name, "rows": len(batch), "source": os.path.abspath(path)})
-                chunk += 1
-                batch.clear()
-
-            for i, (line, row) in enumerate(records(path)):
+            for i, (line, row) in enumerate(records(path), 1):
                 try:
                     batch.append(convert(row, line))
                     imported += 1
                 except Unrebuildable as why:
-                    reason = str(why)
-                    skipped.append({"file": os.path.abspath(path), "line": line, "reason": reason})
-                    key = re.sub(r"'[^']*'", "<name>", reason)
+                    skipped.append({"file": os.path.abspath(path), "line": line, "reason": str(why)})
+                    key = re.sub(r"'[^']*'", "<name>", str(why))
                     by_reason[key] = by_reason.get(key, 0) + 1
                 progress.update(1)
-                if (i + 1) % shard_size == 0:
-                    flush()
-            flush()
+                if i % shard_size == 0 or i == counts[number]:
+                    written += _publish(out, f"released-{number:04d}-{chunk:05d}.parquet", batch, path, shards)
+                    batch, chunk = [], chunk + 1
     result = {"rows": imported, "skipped": len(skipped), "skipped_by_reason": by_reason, "shards": len(shards),
               "out": os.path.abspath(out)}
     atomic_write_text(os.path.join(out, "report.json"),

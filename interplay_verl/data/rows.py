@@ -95,3 +95,22 @@ def read_ids(rows: str) -> set[str]:
     for path in row_files(rows):
         ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
     return ids
+
+
+def select_rows(rows: str, ops: Sequence[int], contexts: Sequence[str], modes: Sequence[str], per_op: int) -> list[dict]:
+    """The first ``per_op`` rows of each (op, context, mode) asked for, in file order: how a profile
+    draws its RL candidates or evaluation problems from an existing row set (e.g. the paper's
+    released rows, ``interplay-verl import``) instead of generating them."""
+    wanted = {(int(op), c, m) for op in ops for c in contexts for m in modes}
+    taken: dict[tuple, int] = defaultdict(int)
+    out = []
+    for row in load_rows(rows, columns=COLUMNS):
+        key = (int(row["op"]), row["context"], row["mode"])
+        if key in wanted and taken[key] < per_op:
+            taken[key] += 1
+            out.append(row)
+    short = sorted(k for k in wanted if taken[k] < per_op)
+    if len(short) == len(wanted):
+        raise RowsError(f"{rows}: no rows at ops {sorted({k[0] for k in wanted})}, contexts {sorted(contexts)}, "
+                        f"modes {sorted(modes)}")
+    return out

@@ -174,11 +174,12 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    from interplay_verl.models import add_model_arguments, model_path
     from interplay_verl.sampling import add_sampling_arguments, placement
 
     p = argparse.ArgumentParser(prog="interplay-verl filter", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="Hugging Face checkpoint directory (a stage's hf/)")
+    add_model_arguments(p, "the checkpoint to filter for (a stage's hf/)")
     p.add_argument("--rows", required=True, help="candidate problems (`interplay-verl generate` output)")
     p.add_argument("--out", required=True, help="directory for rl.parquet, problems.parquet, report.json/png")
     p.add_argument("--n-problems", type=int, help="candidates, spread over op/context/mode (default: all)")
@@ -204,7 +205,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     def work() -> dict:
         band = Band(args.tau_1, args.tau_k, args.k, args.metric)
         rule = StoppingRule(args.n_max, args.give_up_after, args.z)
-        result = run_filter(args.model, args.rows, args.out, band, rule, args.n_problems, args.round_size,
+        result = run_filter(model_path(args), args.rows, args.out, band, rule, args.n_problems, args.round_size,
                             not args.fixed, args.temperature, args.max_new_tokens, args.batch_size, args.seed,
                             args.quiet, args.backend, placement(args))
         return {k: result[k] for k in ("problems", "kept", "dropped", "samples_used", "sample_share", "seconds")}

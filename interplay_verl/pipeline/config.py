@@ -63,6 +63,10 @@ class DataConfig:
     workers: int = 1
     block_size: int = 1024
     vocab_size: int = 2200
+    # existing rows (e.g. the paper's, through `interplay-verl import`) to draw RL candidates and
+    # evaluation problems from, instead of generating them; "" generates
+    candidates_from: str = ""
+    eval_from: str = ""
 
 
 @dataclass
@@ -112,6 +116,7 @@ class EvaluateConfig:
     n_samples: int = 1
     temperature: float = 0.0
     max_new_tokens: int = 256
+    semantics: str = "interplay"  # how samples are scored: ours, or "paper" (the released reward's reading)
 
 
 SECTIONS: dict[str, type] = {"cluster": ClusterConfig, "model": ModelConfig, "data": DataConfig, "pretrain": PretrainConfig,
@@ -275,6 +280,7 @@ def validate(cfg) -> None:
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.mixtures import context_weights, op_weights
     from interplay_verl.problems.sampler import MODES
+    from interplay_verl.data.rows import row_files
     from interplay_verl.rewards.composite import check_reward_kwargs
 
     def guard(key: str, check: Callable[[], Any]) -> Any:
@@ -301,6 +307,10 @@ def validate(cfg) -> None:
     if f.k > f.n_max:
         raise PipelineConfigError(f"filter.k={f.k} > filter.n_max={f.n_max}: pass@k needs k samples")
     guard("rl", lambda: check_reward_kwargs(cfg.rl.variant, cfg.rl.alpha))
+    guard("evaluate.semantics", lambda: check_reward_kwargs(semantics=cfg.evaluate.semantics))
+    for key in ("data.candidates_from", "data.eval_from"):
+        if pick(cfg, key):
+            guard(key, lambda key=key: row_files(resolve(pick(cfg, key))))
     unknown = [s for s in cfg.evaluate.splits if s not in SPLITS]
     if unknown:
         raise PipelineConfigError(f"evaluate.splits: {unknown} unknown; choose from {list(SPLITS)}")

@@ -81,11 +81,29 @@ def data(run) -> None:
         generate(run.path("data", "midtrain"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
                  contexts=d.contexts, seed=c.seed + 1, **common)
         train.append(run.path("data", "midtrain"))
-    generate(run.path("data", "candidates_all"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
-             contexts=f.contexts, seed=c.seed + 2, **common)
+    if d.candidates_from:
+        _select(resolve(d.candidates_from), run.path("data", "candidates_all"), f)
+    else:
+        generate(run.path("data", "candidates_all"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
+                 contexts=f.contexts, seed=c.seed + 2, **common)
     exclude(run.path("data", "candidates_all"), train, run.path("data", "candidates", "rows.parquet"))
     write_eval_sets(run.path("data", "eval"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
-                    disjoint_from=[*train, run.path("data", "candidates")])
+                    disjoint_from=[*train, run.path("data", "candidates")],
+                    source=resolve(d.eval_from) if d.eval_from else None)
+
+
+def _select(source: str, out: str, f) -> None:
+    """RL candidates drawn from existing rows: ``filter.candidates_per_op`` per op, context and mode."""
+    import pyarrow as pa
+
+    from interplay_verl.atomic import atomic_write_parquet
+    from interplay_verl.data.rows import schema, select_rows
+    from interplay_verl.problems.mixtures import context_weights, op_weights
+
+    rows = select_rows(source, sorted(op_weights(f.ops)), sorted(context_weights(f.contexts)), f.modes,
+                       f.candidates_per_op)
+    atomic_write_parquet(pa.Table.from_pylist([{k: r[k] for k in schema().names} for r in rows], schema=schema()),
+                         os.path.join(out, "rows.parquet"))
 
 
 def tokenizer(run) -> None:
@@ -179,7 +197,7 @@ def evaluate(run) -> None:
         run.log(f"evaluate: {name} ({model})")
         evaluate_model(model, run.path("data", "eval"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
                        n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
-                       placement=placement(run))
+                       placement=placement(run), semantics=e.semantics)
 
 
 def report(run) -> None:
@@ -193,7 +211,7 @@ for _stage in (
     Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens", "midtrain.enable",
                          "midtrain.ops", "midtrain.tokens", "filter.ops", "filter.modes", "filter.contexts",
                          "filter.candidates_per_op", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
-                         "evaluate.per_op")),
+                         "evaluate.per_op", "data.candidates_from", "data.eval_from")),
     Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),
     Stage("corpus", corpus, ("data.block_size",), ("tokenizer",)),
     Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
@@ -202,7 +220,8 @@ for _stage in (
           enabled=lambda cfg: cfg.midtrain.enable),
     Stage("filter", edge_filter, ("filter", "seed"), ("midtrain",)),
     Stage("rl", rl, ("rl", "device"), ("filter",)),
-    Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "seed"),
+    Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens",
+                                 "evaluate.semantics", "seed"),
           ("rl",)),
     Stage("report", report, (), ("evaluate",)),
 ):

@@ -130,14 +130,15 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
 
 
 def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
+    from interplay_verl.models import ModelNotFound, add_model_arguments, model_path
+
     p = argparse.ArgumentParser(
         prog=f"interplay-verl {stage}", description=__doc__.splitlines()[0],
         epilog="Extra arguments are verl sft_trainer overrides, e.g. trainer.total_training_steps=20.")
     p.add_argument("--config", required=True, help=f"stage config, e.g. recipes/configs/{stage}_cpu.yaml")
     p.add_argument("--corpus", required=True, help="packed corpus directory (`interplay-verl corpus`)")
-    p.add_argument("--model", required=True,
-                   help="starting model: `interplay-verl init-model` output for pretrain, the pretrain stage's hf/ "
-                        "for midtrain")
+    add_model_arguments(p, "starting model: `interplay-verl init-model` output for pretrain, the pretrain stage's "
+                           "hf/ for midtrain")
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, manifest)")
     p.add_argument("--val-corpus", help="packed corpus for validation loss")
     p.add_argument("--device", choices=["cpu", "gpu"], help="overrides the config's device")
@@ -155,11 +156,11 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
             cfg["device"] = args.device
         if args.nproc:
             cfg["nproc"] = args.nproc
-        return run(cfg, args.corpus, args.model, args.out, args.val_corpus, extra, args.config)
+        return run(cfg, args.corpus, model_path(args), args.out, args.val_corpus, extra, args.config)
 
     from interplay_verl.command import report
 
-    return report(stage, work, (StageConfigError, launch.StageError))
+    return report(stage, work, (StageConfigError, launch.StageError, ModelNotFound))
 
 
 def main_midtrain(argv: Optional[list[str]] = None) -> int:

@@ -23,6 +23,7 @@ from typing import Optional
 from collections.abc import Sequence
 
 from interplay_verl.devices import verl_overrides
+from interplay_verl.models import ModelNotFound, add_model_arguments, model_path
 from interplay_verl.train import launch, stage
 from interplay_verl.train.launch import StageConfigError, check_overrides
 
@@ -89,7 +90,7 @@ def check_config(config_name: str, overrides: Sequence[str], device: launch.Devi
     launch.check_saves(cfg, "rl")
     kwargs = cfg.reward.custom_reward_function.get("reward_kwargs") or {}
     try:
-        check_reward_kwargs(kwargs.get("variant", "gated"), kwargs.get("alpha", 0.2))
+        check_reward_kwargs(kwargs.get("variant", "gated"), kwargs.get("alpha", 0.2), kwargs.get("semantics", "interplay"))
         online_config(cfg)
     except ValueError as exc:
         raise StageConfigError(str(exc)) from None
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config-name", choices=CONFIG_NAMES, default="interplay_grpo_cpu",
                    help="GRPO Hydra config: interplay_grpo (the paper's settings) or interplay_grpo_cpu (CPU-sized)")
-    p.add_argument("--model", required=True, help="starting model (the mid-training stage's hf/)")
+    add_model_arguments(p, "starting model (the mid-training stage's hf/)")
     p.add_argument("--train", required=True, help="RL parquet (`interplay-verl filter` writes rl.parquet)")
     p.add_argument("--val", help="held-out validation RL parquet (default: none, and no validation; never the "
                                  "training prompts)")
@@ -180,6 +181,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.command import report
 
     device, n_workers, extra = cli_settings(args, extra)
-    return report("rl", lambda: run(args.config_name, args.model, args.train, args.val or args.train, args.out, device,
+    return report("rl", lambda: run(args.config_name, model_path(args), args.train, args.val or args.train, args.out, device,
                                     args.variant, args.alpha, extra, n_workers),
-                  (StageConfigError, launch.StageError))
+                  (StageConfigError, launch.StageError, ModelNotFound))
