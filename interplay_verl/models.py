@@ -137,7 +137,7 @@ def _cached_snapshot(repo_id: str) -> Optional[str]:
     except ImportError:
         return None
     try:
-        return snapshot_download(repo_id, local_files_only=True)
+        return snapshot_download(repo_id, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE") or None)
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
 

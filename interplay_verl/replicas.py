@@ -28,6 +28,7 @@ from typing import Optional
 from interplay_verl.cluster import on_cluster
 from interplay_verl.devices import CPU_ENV, Device, compose_verl_config, verl_overrides
 from interplay_verl.rewards.decoding import completion_text
+from interplay_verl.tokenizer import load_tokenizer
 from interplay_verl.sampling import _counts, _regroup, register_backend, request_seed
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,6 @@ class ReplicaSampler:
         if self.replicas:
             return self
         import ray
-        from transformers import AutoTokenizer
 
         from verl.workers.rollout.replica import get_rollout_replica_class
 
@@ -111,7 +111,7 @@ class ReplicaSampler:
         rollout, model = rollout_config(self.model_dir, self.device, self.n_replicas,
                                         gpus_per_node=self.gpus_per_node, tensor_parallel=self.tensor_parallel,
                                         max_model_len=self.max_model_len, seed=self.seed)
-        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self._tokenizer = load_tokenizer(self.model_dir)
         replica_class = get_rollout_replica_class(ROLLOUT[self.device])
         self.replicas = [replica_class(replica_rank=rank, config=rollout, model_config=model,
                                        gpus_per_node=self.gpus_per_node) for rank in range(self.n_replicas)]

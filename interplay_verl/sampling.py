@@ -98,11 +98,10 @@ class HFSampler:
 @functools.lru_cache(maxsize=1)
 def _hf_model(model_dir: str):
     """Tokenizer and generator, loaded once for the rounds of sampling a filter or evaluation runs."""
-    from transformers import AutoTokenizer
-
     from interplay_verl.backends.cpu.generation import HFGenerator
+    from interplay_verl.tokenizer import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(model_dir), HFGenerator.from_pretrained(model_dir)
+    return load_tokenizer(model_dir), HFGenerator.from_pretrained(model_dir)
 
 
 def request_seed(seed: int, index: int) -> int:

@@ -58,6 +58,27 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
 
 
 
+def load_tokenizer(path: str):
+    """A checkpoint's tokenizer, tokenizing as the checkpoint was trained to.
+
+    transformers 5 loads any tokenizer beside a ``qwen2`` config as ``Qwen2Tokenizer``: it keeps
+    the vocabulary and merges but replaces the pre-tokenizer with Qwen2's (digits one by one).
+    Ours is built for that. A tokenizer saved by transformers 4 as ``PreTrainedTokenizerFast``
+    (the paper's released checkpoints: whole numbers up to three digits as one token) was
+    trained and used with its own ``tokenizer.json``; rebuilt, every prompt with a number reaches
+    the model in pieces it never saw. Such a tokenizer is loaded from its ``tokenizer.json``."""
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = os.path.join(path, "tokenizer_config.json")
+    if os.path.isfile(config) and os.path.isfile(os.path.join(path, "tokenizer.json")):
+        with open(config) as f:
+            if json.load(f).get("tokenizer_class") == "PreTrainedTokenizerFast":
+                return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
 def check_round_trip(tokenizer_dir: str, texts: list[str]) -> int:
     """Load with AutoTokenizer (as every trainer does) and require decode(encode(t)) == t for all ``texts``."""
     from transformers import AutoTokenizer
