@@ -58,6 +58,33 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
 
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+
+def saved_by_transformers_4(path: str) -> bool:
+    """A ``PreTrainedTokenizerFast`` tokenizer.json: transformers 5 would rebuild it (``load_tokenizer``)."""
+    import json
+
+    config = os.path.join(path, "tokenizer_config.json")
+    if not (os.path.isfile(config) and os.path.isfile(os.path.join(path, "tokenizer.json"))):
+        return False
+    with open(config) as f:
+        return json.load(f).get("tokenizer_class") == "PreTrainedTokenizerFast"
+
+
+def tokenizer_only_copy(path: str, out: str) -> str:
+    """The tokenizer files of checkpoint ``path`` in ``out``, without the model config: transformers
+    then loads them from their tokenizer.json (how verl's workers get the released tokenizers right,
+    through ``actor_rollout_ref.model.tokenizer_path``)."""
+    import shutil
+
+    os.makedirs(out, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if os.path.isfile(os.path.join(path, name)):
+            shutil.copyfile(os.path.join(path, name), os.path.join(out, name))
+    return out
+
+
 def load_tokenizer(path: str):
     """A checkpoint's tokenizer, tokenizing as the checkpoint was trained to.
 
@@ -67,15 +94,10 @@ def load_tokenizer(path: str):
     (the paper's released checkpoints: whole numbers up to three digits as one token) was
     trained and used with its own ``tokenizer.json``; rebuilt, every prompt with a number reaches
     the model in pieces it never saw. Such a tokenizer is loaded from its ``tokenizer.json``."""
-    import json
-
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    config = os.path.join(path, "tokenizer_config.json")
-    if os.path.isfile(config) and os.path.isfile(os.path.join(path, "tokenizer.json")):
-        with open(config) as f:
-            if json.load(f).get("tokenizer_class") == "PreTrainedTokenizerFast":
-                return PreTrainedTokenizerFast.from_pretrained(path)
+    if saved_by_transformers_4(path):
+        return PreTrainedTokenizerFast.from_pretrained(path)
     return AutoTokenizer.from_pretrained(path)
 
 

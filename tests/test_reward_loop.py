@@ -88,3 +88,42 @@ def test_verl_reward_loop_scores_with_composite(tiny_model, manager, request):
     assert extra[1]["outcome"] == 0.0 and extra[1]["wrong_answer"] == 1.0
     assert extra[1]["process"] == pytest.approx(1 - 1 / n_gold)  # every step right, the answer wrong
     assert extra[2]["missing"] > 0 and extra[2]["outcome"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def released_layout(tmp_path_factory):
+    from interplay_verl.testing.assets import build_released_layout
+
+    return build_released_layout(str(tmp_path_factory.mktemp("released_layout")))
+
+
+@pytest.mark.parametrize("manager", ["interplay", "interplay_remote"])
+def test_tag_keeping_managers_score_both_tokenizer_layouts_alike(released_layout, manager, request):
+    """Our managers, selected by name through verl's registry, give the released layout (tags special)
+    and ours the same scores; verl's own naive manager scores the released layout's gold solution 0."""
+    if manager == "interplay_remote":
+        request.getfixturevalue("local_ray")
+    from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
+
+    from interplay_verl.tokenizer import load_tokenizer
+
+    ctx = load_context("zoo")
+    rows = [generate_row(3, "forward", ctx, seed=5, index=i) for i in range(3)]
+    gold = [r["text"].split("<solution>", 1)[1] for r in rows]
+    responses = [gold[0], gold[1].replace(f"<answer> {rows[1]['answer']} </answer>", "<answer> 99999 </answer>"),
+                 f"<answer> {rows[2]['answer']} </answer>"]
+    scores = {}
+    for layout in ("released", "ours"):
+        path = released_layout[layout]
+        batch = make_batch(load_tokenizer(path), rows, responses)
+        worker = RewardLoopWorker(build_config(path, manager))
+        assert type(worker.reward_manager).__name__ == {"interplay": "InterplayRewardManager",
+                                                        "interplay_remote": "InterplayRemoteRewardManager"}[manager]
+        outs = worker.loop.run_until_complete(worker.compute_score_batch(batch))
+        scores[layout] = [(o["reward_score"], o["reward_extra_info"]["verified"]) for o in outs]
+    assert scores["released"] == scores["ours"] == [(1.0, 1.0), (0.0, 0.0), (0.5, 0.0)]
+    if manager == "interplay":  # the control: verl's stock decoding drops the released layout's tags
+        stock = RewardLoopWorker(build_config(released_layout["released"], "naive"))
+        outs = stock.loop.run_until_complete(stock.compute_score_batch(
+            make_batch(load_tokenizer(released_layout["released"]), rows, responses)))
+        assert [o["reward_score"] for o in outs] == [0.0, 0.0, 0.0]

@@ -205,7 +205,9 @@ def test_paper_config_composes_with_the_papers_settings(tmp_path):
     assert rollout.temperature == 1.0 and cfg.data.max_prompt_length == 1024 == cfg.data.max_response_length
     assert cfg.trainer.total_training_steps == 200 and cfg.trainer.n_gpus_per_node == 8
     assert cfg.reward.custom_reward_function.path == "pkg://interplay_verl.rewards.composite"
-    assert dict(cfg.reward.custom_reward_function.reward_kwargs) == {"variant": "gated", "alpha": 0.2}
+    assert dict(cfg.reward.custom_reward_function.reward_kwargs) == {"variant": "gated", "alpha": 0.2,
+                                                                     "semantics": "interplay"}
+    assert cfg.reward.reward_manager.name == "interplay"  # verl's naive manager, decoding with the tags kept
     assert cfg.trainer.v1.trainer_mode == "interplay_edge"
     assert cfg.trainer.save_freq == 20 and rollout.tensor_model_parallel_size == 1
 

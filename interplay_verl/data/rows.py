@@ -109,8 +109,7 @@ def select_rows(rows: str, ops: Sequence[int], contexts: Sequence[str], modes: S
         if key in wanted and taken[key] < per_op:
             taken[key] += 1
             out.append(row)
-    short = sorted(k for k in wanted if taken[k] < per_op)
-    if len(short) == len(wanted):
+    if not out:
         raise RowsError(f"{rows}: no rows at ops {sorted({k[0] for k in wanted})}, contexts {sorted(contexts)}, "
                         f"modes {sorted(modes)}")
     return out

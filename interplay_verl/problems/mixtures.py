@@ -35,7 +35,7 @@ def _checked(name: str, weights: dict[int, float], shares: list[float]) -> dict[
         raise MixtureError(f"mixture {name!r}: negative weight")
     total = sum(shares)
     if abs(total - 1.0) > TOLERANCE:
-        raise MixtureError(f"mixture {name!r}: weights sum to {total:g}, not 1")
+        raise MixtureError(f"mixture {name!r}: weights sum to {total:.6g}, not 1 (within {TOLERANCE:g})")
     if not weights or all(w == 0 for w in weights.values()):
         raise MixtureError(f"mixture {name!r}: no op has weight")
     return {op: w for op, w in sorted(weights.items()) if w > 0}

@@ -53,6 +53,17 @@ def rl_overrides(model: str, train: str, val: str, out: str, variant: Optional[s
     return overrides + list(extra)
 
 
+def tokenizer_overrides(model: str, out: str) -> list[str]:
+    """verl's workers load the tokenizer with AutoTokenizer, which rebuilds a transformers-4 tokenizer
+    beside a qwen2 config (the paper's released checkpoints: whole numbers split into digits); a
+    copy without the config loads as saved (``tokenizer.load_tokenizer``)."""
+    from interplay_verl.tokenizer import saved_by_transformers_4, tokenizer_only_copy
+
+    if not saved_by_transformers_4(model):
+        return []
+    return [f"actor_rollout_ref.model.tokenizer_path={tokenizer_only_copy(model, os.path.join(os.path.abspath(out), 'tokenizer'))}"]
+
+
 def config_command(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1) -> list[str]:
     """``main_ppo`` on our config: device overrides first, so the caller's can replace them."""
     return [sys.executable, "-m", "verl.trainer.main_ppo", "--config-path", CONFIG_DIR, "--config-name",
@@ -117,7 +128,7 @@ def run(config_name: str, model: str, train: str, val: str, out: str, device: la
 
     from interplay_verl import plots
 
-    overrides = rl_overrides(model, train, val, out, variant, alpha, extra)
+    overrides = rl_overrides(model, train, val, out, variant, alpha, [*tokenizer_overrides(model, out), *extra])
     config = {"config_name": config_name, "model": os.path.abspath(model), "train": os.path.abspath(train),
               "val": os.path.abspath(val), "device": device, "extra_overrides": list(extra)}
 
