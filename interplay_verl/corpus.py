@@ -67,14 +67,13 @@ def build(rows: str, tokenizer_dir: str, out: str, block_size: int = DEFAULT_BLO
           quiet: bool = False) -> dict:
     import pyarrow.parquet as pq
     from tqdm import tqdm
-    from transformers import AutoTokenizer
-
     from interplay_verl.manifest import invalidate, write_manifest
+    from interplay_verl.tokenizer import load_tokenizer
 
     if block_size < 16:
         raise CorpusError(f"--block-size {block_size}: must be >= 16")
     files = row_files(rows)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.eos_token_id is None:
         raise CorpusError(f"{tokenizer_dir}: tokenizer has no EOS token (build it with `interplay-verl tokenizer`)")
     invalidate(out)

@@ -387,3 +387,35 @@ def test_a_profile_draws_candidates_and_evaluation_from_imported_rows(imported, 
     assert {(r["context"], r["generator_version"]) for r in evaluation} == {("festival", "paper")}
     with pytest.raises(PipelineConfigError, match=r"data.eval_from: .*nowhere: no parquet shards"):
         validate(load(os.path.join(PROFILES_DIR, "smoke.yaml"), ["data.eval_from=/nowhere"], environ={}))
+
+
+@pytest.mark.slow  # a verl GRPO run
+def test_grpo_from_a_released_checkpoint_tokenizes_as_saved(released, imported, tmp_path):
+    """RL from the released layout: verl's workers get the tokenizer as saved (prompt lengths as
+    ``load_tokenizer`` counts them, not as AutoTokenizer's rebuild would), the paper's reward reads
+    the rollouts, and the exported checkpoint keeps the released tokenizer files."""
+    from transformers import AutoTokenizer
+
+    from interplay_verl.data.rl import write_rl_parquet
+    from interplay_verl.tokenizer import load_tokenizer, saved_by_transformers_4
+    from interplay_verl.train import rl
+    from interplay_verl.train.launch import read_metrics
+
+    rows = load_rows(str(imported[0] / "out"))
+    train = write_rl_parquet(rows, str(tmp_path / "train.parquet"))
+    out = str(tmp_path / "rl")
+    result = rl.run("interplay_grpo_cpu", released["released"], train, train, out, "cpu", timeout=900, extra=[
+        "trainer.total_training_steps=1", "data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6",
+        "data.max_response_length=32", "reward.custom_reward_function.reward_kwargs.semantics=paper",
+        "trainer.val_before_train=False", "trainer.test_freq=-1"])
+    assert result["steps"] == 1
+    (step,) = [m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))]
+
+    def mean_length(tokenizer):
+        return sum(len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in rows) / len(rows)
+
+    faithful, rebuilt = mean_length(load_tokenizer(released["released"])), mean_length(
+        AutoTokenizer.from_pretrained(released["released"]))
+    assert faithful < rebuilt and step["prompt_length/mean"] == pytest.approx(faithful)
+    assert 0.0 <= step["reward/process/mean"] <= 1.0 and step["reward/reward_error/mean"] == 0.0
+    assert saved_by_transformers_4(os.path.join(out, "hf"))
