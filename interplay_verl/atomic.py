@@ -49,3 +49,14 @@ def parquet_files(path: str) -> list[str]:
     if not files or not all(os.path.exists(f) for f in files):
         raise FileNotFoundError(f"no parquet data at {path}")
     return files
+
+
+def file_sha256(path: str) -> str:
+    """A file's SHA-256, read in 1 MiB blocks (manifests record shard and input digests)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

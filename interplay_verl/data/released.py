@@ -16,7 +16,6 @@ the same command again, and a finished one run again changes nothing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any, Optional
 
-from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text
+from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text, file_sha256
 from interplay_verl.problems.render import rl_prompt, training_text
 from interplay_verl.problems.rows import canonical_graph, content_id
 
@@ -185,14 +184,6 @@ def convert(row: dict, line: int) -> dict:
     return out
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _table(rows: list[dict]):
     """Our schema first, then the kept released columns (typed as they come, text if mixed)."""
     import pyarrow as pa
@@ -243,7 +234,7 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
         counts.append(n)
 
     plan = json.dumps({"format": "paper", "shard_size": shard_size, "version": VERSION,
-                       "inputs": [{"file": os.path.abspath(p), "sha256": _file_digest(p), "rows": n}
+                       "inputs": [{"file": os.path.abspath(p), "sha256": file_sha256(p), "rows": n}
                                   for p, n in zip(files, counts)]}, sort_keys=True, indent=1)
     os.makedirs(out, exist_ok=True)
     plan_path, manifest_path = os.path.join(out, PLAN_FILE), os.path.join(out, "manifest.json")

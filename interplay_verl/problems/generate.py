@@ -10,7 +10,6 @@ ones, giving the same bytes as an uninterrupted run.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 from collections.abc import Iterable
 
-from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text
+from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_write_text, file_sha256
 from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
@@ -57,14 +56,6 @@ def write_shard(shard: Shard, seed: int, out_dir: str) -> tuple[str, int, str]:
     final = os.path.join(out_dir, shard.filename)
     atomic_write_parquet(table, final)
     return shard.filename, len(rows), file_sha256(final)
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenizer: Optional[str]) -> dict[int, float]:
