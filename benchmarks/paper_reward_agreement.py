@@ -4,10 +4,11 @@ how often our own reading does, on corrupted gold solutions of released-format r
 The released reward is imported at run time from a checkout of the authors' repository
 (``--released-repo``: its ``verl/reward_fn.py`` and ``utils/solution_dependency_graph.py``);
 nothing of it is copied here. Rows are released-format jsonl/parquet (the paper's data, or
-the output of the authors' generator). Each gold solution is corrupted ten ways (a number
-changed, a step dropped, a letter swapped, a wrong answer, an unclosed answer tag, two answer
-tags, a capitalised name, a trailing period, the last number changed, none), and each
-variant is scored by both rewards, gated (``compute_score_with_step_process``) and strict.
+the output of the authors' generator). Each gold solution is corrupted twelve ways (a number changed, a
+step dropped, a letter swapped, a wrong answer, an unclosed answer tag, two answer tags, a
+capitalised name, a trailing period, three periods, the last number changed, an empty
+solution, none), and each variant is scored by both rewards, gated
+(``compute_score_with_step_process``) and strict.
 
     python benchmarks/paper_reward_agreement.py --released-repo ~/Interplay-LM-Reasoning --rows data/
 """
@@ -29,7 +30,7 @@ from interplay_verl.data.released import input_files, records  # noqa: E402
 from interplay_verl.rewards.composite import compute_score  # noqa: E402
 
 KINDS = ("number", "drop_step", "letter", "wrong_answer", "unclosed", "two_answers", "name_case",
-         "trailing_period", "last_number", "none")
+         "trailing_period", "periods", "last_number", "empty", "none")
 
 
 def corrupt(solution: str, answer: str, kind: str, rng: random.Random) -> str:
@@ -55,6 +56,10 @@ def corrupt(solution: str, answer: str, kind: str, rng: random.Random) -> str:
         body = re.sub(r"Define (\w)", lambda m: "Define " + m.group(1).upper(), body, count=1)
     elif kind == "trailing_period":
         tag = f" </solution> <answer> {answer}. </answer>"
+    elif kind == "periods":
+        tag = f" </solution> <answer> {answer}... </answer>"
+    elif kind == "empty":
+        return ""
     elif kind == "last_number":
         m = list(re.finditer(r"\d+", body))[-1]
         body = body[:m.start()] + str(int(m.group()) + 1) + body[m.end():]

@@ -10,6 +10,7 @@ a different model type of tokenizer would be silently mangled on load.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 
@@ -59,17 +60,33 @@ def train_tokenizer(texts: Iterable[str], out_dir: str, vocab_size: int = 2200, 
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+# text of the kind the models read, numbers of several digits included: a rebuilt tokenizer that
+# splits it differently from the saved one would feed a checkpoint pieces it never saw
+_PROBE = ("<question> The number of adult owl in Pine Zoo equals 17. </question> <solution> Define adult owl "
+          "in Pine Zoo as a; so a = 170 + 25 = 195. </solution> <answer> 195 </answer>")
 
 
-def saved_by_transformers_4(path: str) -> bool:
-    """A ``PreTrainedTokenizerFast`` tokenizer.json: transformers 5 would rebuild it (``load_tokenizer``)."""
-    import json
+def rebuilt_on_load(path: str) -> bool:
+    """Would ``AutoTokenizer`` tokenize differently from the checkpoint's own ``tokenizer.json``?
 
-    config = os.path.join(path, "tokenizer_config.json")
-    if not (os.path.isfile(config) and os.path.isfile(os.path.join(path, "tokenizer.json"))):
-        return False
-    with open(config) as f:
-        return json.load(f).get("tokenizer_class") == "PreTrainedTokenizerFast"
+    transformers 5 loads any tokenizer beside a ``qwen2`` config as ``Qwen2Tokenizer``: it keeps the
+    vocabulary and merges but replaces the pre-tokenizer with Qwen2's (digits one by one). Ours is
+    built for that (it splits digits too): no difference. The paper's released tokenizers keep
+    whole numbers up to three digits as one token: rebuilt, every number reaches the model in
+    pieces it never saw. Decided from what the two loaders make of a probe text, so a released
+    tokenizer re-saved by transformers 5 (a checkpoint of a run started from one) is caught too."""
+    if not all(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "config.json")):
+        return False  # without a model config, transformers loads tokenizer.json as saved
+    stat = os.stat(os.path.join(path, "tokenizer.json"))
+    return _rebuilt(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _rebuilt(path: str, mtime_ns: int, size: int) -> bool:
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    auto, saved = AutoTokenizer.from_pretrained(path), PreTrainedTokenizerFast.from_pretrained(path)
+    return auto(_PROBE, add_special_tokens=False)["input_ids"] != saved(_PROBE, add_special_tokens=False)["input_ids"]
 
 
 def tokenizer_only_copy(path: str, out: str) -> str:
@@ -86,17 +103,10 @@ def tokenizer_only_copy(path: str, out: str) -> str:
 
 
 def load_tokenizer(path: str):
-    """A checkpoint's tokenizer, tokenizing as the checkpoint was trained to.
-
-    transformers 5 loads any tokenizer beside a ``qwen2`` config as ``Qwen2Tokenizer``: it keeps
-    the vocabulary and merges but replaces the pre-tokenizer with Qwen2's (digits one by one).
-    Ours is built for that. A tokenizer saved by transformers 4 as ``PreTrainedTokenizerFast``
-    (the paper's released checkpoints: whole numbers up to three digits as one token) was
-    trained and used with its own ``tokenizer.json``; rebuilt, every prompt with a number reaches
-    the model in pieces it never saw. Such a tokenizer is loaded from its ``tokenizer.json``."""
+    """A checkpoint's tokenizer, tokenizing as the checkpoint was trained to (``rebuilt_on_load``)."""
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    if saved_by_transformers_4(path):
+    if rebuilt_on_load(path):
         return PreTrainedTokenizerFast.from_pretrained(path)
     return AutoTokenizer.from_pretrained(path)
 

@@ -4,6 +4,7 @@ is reproducible (``semantics="paper"``). No hub access: a stand-in of the releas
 import json
 import os
 import subprocess
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -93,14 +94,16 @@ def imported(tmp_path_factory):
     root = tmp_path_factory.mktemp("released")
     os.makedirs(root / "in")
     write_jsonl(root / "in" / "part-0.jsonl", ROWS[:3] + CORRUPTED[:2])
-    pq.write_table(__import__("pyarrow").Table.from_pylist(ROWS[3:] + CORRUPTED[2:]), root / "in" / "part-1.parquet")
+    # the second file: another extra column (only in some rows) and a row repeating a problem of the first
+    extra = [dict(ROWS[3], meta={"seed": 7}), *ROWS[4:], *CORRUPTED[2:], dict(ROWS[0], id=20)]
+    pq.write_table(__import__("pyarrow").Table.from_pylist(extra), root / "in" / "part-1.parquet")
     result = import_released(str(root / "in"), str(root / "out"), shard_size=2, quiet=True)
     return root, result
 
 
 def test_import_rebuilds_every_graph_and_reports_the_rest(imported):
     root, result = imported
-    assert result["rows"] == 6 and result["skipped"] == 3
+    assert result["rows"] == 6 and result["skipped"] == 4
     rows = load_rows(str(root / "out"), columns=("id", "solution", "answer", "graph", "op", "context", "mode",
                                                  "prompt", "template", "source_id", "source_mode", "length", "d"))
     assert sorted(r["source_id"] for r in rows) == [0, 1, 2, 3, 4, 5]
@@ -124,9 +127,14 @@ def test_import_rebuilds_every_graph_and_reports_the_rest(imported):
     reasons = sorted((os.path.basename(s["file"]), s["line"], s["reason"]) for s in report["skipped_rows"])
     assert reasons == [("part-0.jsonl", 4, "step 'adult fox in pine zoo' uses a letter no step defined"),
                        ("part-0.jsonl", 5, "no steps parse"),
-                       ("part-1.parquet", 4, "the answer 7 is not the value of 'public highschool in brook city'")]
+                       ("part-1.parquet", 4, "the answer 7 is not the value of 'public highschool in brook city'"),
+                       ("part-1.parquet", 5, "the same problem as part-0.jsonl:1")]
     manifest = json.loads((root / "out" / "manifest.json").read_text())
-    assert manifest["rows"] == 6 and manifest["skipped"] == 3 and manifest["imported_from"] == "paper"
+    assert manifest["rows"] == 6 and manifest["skipped"] == 4 and manifest["imported_from"] == "paper"
+    schemas = {str(pq.read_schema(root / "out" / s["file"])) for s in manifest["shards"]}
+    assert len(schemas) == 1  # every shard alike, whichever columns its rows had
+    meta = load_rows(str(root / "out"), columns=("source_id", "meta"))
+    assert {r["source_id"]: r["meta"] for r in meta}[3] == '{"seed": 7}' and meta[0]["meta"] is None
 
 
 def test_import_twice_changes_nothing_and_resumes_after_a_kill(imported):
@@ -178,6 +186,13 @@ def test_import_bad_input_names_file_line_field_and_writes_nothing(tmp_path, cas
     assert not os.path.exists(tmp_path / "out")
 
 
+def test_import_into_its_own_input_directory_skips_its_output(tmp_path):
+    write_jsonl(tmp_path / "part.jsonl", ROWS)
+    first = import_released(str(tmp_path), str(tmp_path / "out"), quiet=True)
+    again = import_released(str(tmp_path), str(tmp_path / "out"), quiet=True)
+    assert first["rows"] == again["rows"] == 6 and again["written"] == 0
+
+
 def test_import_command_line_reports_one_line_error(tmp_path, python):
     write_jsonl(tmp_path / "bad.jsonl", [dict(ROWS[0], mode="sideways")])
     proc = subprocess.run([python, "-m", "interplay_verl.cli", "import", "--format", "paper", "--in",
@@ -210,9 +225,10 @@ def both(pred, answer, gold_solution, graph=None, **kwargs):
     (f"{body(F)} </solution> <answer> 6 </answer> <answer> 7 </answer>", 1.0, 0.0),
     # an unclosed tail: the released outcome accepts it, ours needs the closing tag
     (f"{body(F)} </solution> <answer> 6", 1.0, 0.0),
-    # strings (released) vs numbers (ours); one trailing period is stripped by the released reward
+    # strings (released) vs numbers (ours); the released reward strips every trailing period
     (f"{body(F)} </solution> <answer> 6.0 </answer>", 0.0, 1.0),
     (f"{body(F)} </solution> <answer> 6. </answer>", 1.0, 0.0),
+    (f"{body(F)} </solution> <answer> 6.. </answer>", 1.0, 0.0),
     # names: exact after trimming (released: missing + extra + the fox's parents, R_pv 0, so 0.2) vs ours
     (f"{body(F).replace('adult owl', 'Adult Owl')} </solution> <answer> 6 </answer>", 0.2, 1.0),
     (f"{body(F).replace('Define adult owl', 'Define the adult owl')} </solution> <answer> 6 </answer>", 0.2, 1.0),
@@ -253,11 +269,45 @@ def test_paper_semantics_without_gold_falls_back_to_the_outcome():
     assert strict["score"] == 0.0 and strict["outcome"] == 1.0  # the released strict arm: a mismatch zeroes
 
 
-def test_paper_semantics_never_raises_and_checks_its_name():
-    for junk in (None, b"\xff", "Define " * 5000 + "as x;", "<answer>" * 100, "x = 2 ** 999999 = 1"):
+def test_paper_semantics_gold_lookup_and_a_gold_without_steps():
+    pred = f"{body(F)} </solution> <answer> 6 </answer>"
+    # ground_truth["solution"] first, an empty one falls through to extra_info, as the released reward
+    wrong_gold = F.replace("so a = 3", "so a = 4")
+    assert compute_score("t", pred, {"answer": "6", "solution": wrong_gold}, {"gold_solution": F},
+                         semantics="paper")["process"] == pytest.approx(0.5)
+    assert compute_score("t", pred, {"answer": "6", "solution": ""}, {"gold_solution": F},
+                         semantics="paper")["process"] == 1.0
+    # a gold of no steps: |V| counts as 1, so two extra steps cost 1 and the strict arm zeroes
+    no_steps = compute_score("t", pred, "6", {"gold_solution": "Answer: 6."}, semantics="paper", variant="strict")
+    assert (no_steps["process"], no_steps["outcome"], no_steps["score"]) == (0.0, 1.0, 0.0)
+
+
+def test_paper_semantics_never_raises_never_stalls_and_checks_its_name():
+    gold_answer = f"{body(F)} </solution> <answer> 6 </answer>"
+    for junk in (None, b"\xff", "Define " * 5000 + "as x;", "<answer>" * 100, "x = 2 ** 999999 = 1",
+                 "Define a " * 2000, gold_answer + " <answer>" * 3000, gold_answer + " Define a" * 2000):
+        start = time.perf_counter()
         out = compute_score("t", junk, "6", {"gold_solution": F}, semantics="paper")
-        assert out["reward_error"] == 0.0 and out["score"] == 0.0
+        assert time.perf_counter() - start < 2.0, repr(junk)[:40]  # the released pattern takes minutes here
+        assert out["reward_error"] == 0.0
+    assert compute_score("t", gold_answer + " Define a" * 2000, "6", {"gold_solution": F},
+                         semantics="paper")["outcome"] == 1.0
     assert compute_score("t", "x", "6", {}, semantics="papers")["reward_error"] == 1.0
+
+
+def test_paper_define_scan_matches_the_released_pattern():
+    """``_defines`` is the released define pattern without its backtracking: same matches on random text."""
+    import random
+    import re
+
+    pattern = re.compile(r"Define\s+(.*?)\s+(?:as|a)\s+(?:[A-Za-z]+\s+)*([A-Za-z]);", re.I | re.S)
+    pieces = ["Define ", "define ", "DEFINE ", "as ", "a ", "As ", "x;", "b;", " ", "  ", "\n", "foo ", "bar", "x",
+              ";", "ab ", "a", "s", "Define", "as", "."]
+    rng = random.Random(0)
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        expected = [(m.start(), m.end(), " ".join(m.group(1).split()), m.group(2)) for m in pattern.finditer(text)]
+        assert [(a, b, " ".join(name.split()), letter) for a, b, name, letter in paper._defines(text)] == expected, text
 
 
 # ------------------------------------------------------------------ the released checkpoint layout
@@ -341,8 +391,9 @@ def test_imported_rows_through_the_command_line(released, imported, tmp_path, py
     assert all(e["gold_solution"] and e["graph"] for e in extra)
     run("filter", "--model", f"{released['repo']}:{released['subfolder']}", "--rows", rows, "--out",
         str(tmp_path / "filter"), "--backend", "hf", "--n-max", "2", "--k", "2", "--give-up-after", "2",
-        "--tau-1", "1", "--tau-k", "0", "--max-new-tokens", "16", "--quiet")
+        "--tau-1", "1", "--tau-k", "0", "--max-new-tokens", "16", "--semantics", "paper", "--quiet")
     assert pq.read_table(tmp_path / "filter" / "rl.parquet").num_rows == 6  # a band that keeps everything
+    assert json.loads((tmp_path / "filter" / "manifest.json").read_text())["config"]["semantics"] == "paper"
 
 
 def test_import_is_a_cli_command(python):
@@ -375,16 +426,21 @@ def test_a_profile_draws_candidates_and_evaluation_from_imported_rows(imported, 
     rows = str(imported[0] / "out")
     sets = [f"data.candidates_from={rows}", f"data.eval_from={rows}", "filter.ops=2-3", "filter.contexts=zoo,school",
             "filter.modes=[forward,reverse]", "filter.candidates_per_op=1", "evaluate.splits=[id]",
-            "evaluate.contexts=[festival]", "evaluate.modes=[forward,reverse]", "evaluate.per_op=5"]
+            "evaluate.contexts=[zoo,school,festival]", "evaluate.modes=[forward,reverse]", "evaluate.per_op=5"]
     cfg = load(os.path.join(PROFILES_DIR, "smoke.yaml"), sets, environ={})
     Pipeline(cfg, out=str(tmp_path)).run(only=["data"])
     candidates = load_rows(str(tmp_path / "data" / "candidates"), columns=("op", "context", "mode", "generator_version"))
     assert sorted((r["op"], r["context"], r["mode"]) for r in candidates) == [
         (2, "school", "forward"), (2, "school", "reverse"), (2, "zoo", "forward"), (3, "zoo", "reverse")]
     assert {r["generator_version"] for r in candidates} == {"paper"}
+    # the same rows for both: evaluation takes what the candidates did not (every zoo and school row)
     evaluation = load_rows(str(tmp_path / "data" / "eval"), columns=("op", "context", "mode", "generator_version"))
     assert sorted((r["op"], r["mode"]) for r in evaluation) == [(3, "forward"), (3, "reverse")]
     assert {(r["context"], r["generator_version"]) for r in evaluation} == {("festival", "paper")}
+    only_taken = [*sets[:-3], "evaluate.contexts=[zoo,school]", "evaluate.modes=[forward,reverse]", "evaluate.per_op=5"]
+    with pytest.raises(ValueError, match=r"evaluation split id: .*no rows at ops .* outside the \d+ excluded ids"):
+        Pipeline(load(os.path.join(PROFILES_DIR, "smoke.yaml"), only_taken, environ={}),
+                 out=str(tmp_path / "taken")).run(only=["data"])
     with pytest.raises(PipelineConfigError, match=r"data.eval_from: .*nowhere: no parquet shards"):
         validate(load(os.path.join(PROFILES_DIR, "smoke.yaml"), ["data.eval_from=/nowhere"], environ={}))
 
@@ -393,11 +449,11 @@ def test_a_profile_draws_candidates_and_evaluation_from_imported_rows(imported, 
 def test_grpo_from_a_released_checkpoint_tokenizes_as_saved(released, imported, tmp_path):
     """RL from the released layout: verl's workers get the tokenizer as saved (prompt lengths as
     ``load_tokenizer`` counts them, not as AutoTokenizer's rebuild would), the paper's reward reads
-    the rollouts, and the exported checkpoint keeps the released tokenizer files."""
+    the rollouts, and the checkpoints the run writes load with the released tokenization."""
     from transformers import AutoTokenizer
 
     from interplay_verl.data.rl import write_rl_parquet
-    from interplay_verl.tokenizer import load_tokenizer, saved_by_transformers_4
+    from interplay_verl.tokenizer import load_tokenizer, rebuilt_on_load
     from interplay_verl.train import rl
     from interplay_verl.train.launch import read_metrics
 
@@ -418,4 +474,21 @@ def test_grpo_from_a_released_checkpoint_tokenizes_as_saved(released, imported, 
         AutoTokenizer.from_pretrained(released["released"]))
     assert faithful < rebuilt and step["prompt_length/mean"] == pytest.approx(faithful)
     assert 0.0 <= step["reward/process/mean"] <= 1.0 and step["reward/reward_error/mean"] == 0.0
-    assert saved_by_transformers_4(os.path.join(out, "hf"))
+    # the checkpoints verl wrote (re-saved by transformers 5) still load as the released tokenizer
+    for checkpoint in (os.path.join(out, "hf"), os.path.join(out, "checkpoints", "global_step_1", "actor", "huggingface")):
+        assert rebuilt_on_load(checkpoint) and mean_length(load_tokenizer(checkpoint)) == faithful
+
+
+def test_training_a_checkpoint_on_a_corpus_of_another_vocabulary_is_refused(released, imported, tiny_model, tmp_path):
+    from interplay_verl.corpus import build
+    from interplay_verl.train.launch import StageConfigError
+    from interplay_verl.train.pretrain import check_corpus_tokenizer
+
+    rows = str(imported[0] / "out")
+    ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
+    build(rows, tiny_model, ours, 256, quiet=True)
+    check_corpus_tokenizer(ours, tiny_model)  # the same vocabulary: fine
+    with pytest.raises(StageConfigError, match=r"was tokenized with .* whose vocabulary is not the model's"):
+        check_corpus_tokenizer(ours, released["released"])
+    build(rows, released["released"], theirs, 256, quiet=True)
+    check_corpus_tokenizer(theirs, released["released"])

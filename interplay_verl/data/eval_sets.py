@@ -52,14 +52,19 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     from interplay_verl.data.rows import read_ids, schema
     from interplay_verl.manifest import invalidate, write_manifest
 
+    banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
     if source:
         from interplay_verl.data.rows import select_rows
 
-        ops = [op for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)]
-        rows = select_rows(source, ops, contexts, modes, per_op)
+        rows = []
+        for split in splits:  # each split from rows no training or RL set holds; none may come out empty
+            ops = range(SPLITS[split][0], SPLITS[split][1] + 1)
+            try:
+                rows += select_rows(source, ops, contexts, modes, per_op, exclude=banned)
+            except ValueError as exc:
+                raise ValueError(f"evaluation split {split}: {exc}") from None
     else:
         rows = eval_rows(per_op, splits, contexts, modes, seed)
-    banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
     kept = [r for r in rows if r["id"] not in banned]
     if not kept:
         raise ValueError(f"{out}: every evaluation problem is also in {list(disjoint_from)}")

@@ -46,14 +46,17 @@ class Unrebuildable(Exception):
     """A well-formed row whose gold graph cannot be rebuilt from its solution (reported, skipped)."""
 
 
-def input_files(path: str) -> list[str]:
-    """The jsonl / parquet files of ``path`` (a file, or a directory searched recursively), sorted."""
+def input_files(path: str, skip: Optional[str] = None) -> list[str]:
+    """The jsonl / parquet files of ``path`` (a file, or a directory searched recursively, without
+    the directory ``skip``: an output directory inside the input), sorted."""
     if os.path.isfile(path):
         return [path]
     if not os.path.isdir(path):
         raise ReleasedDataError(f"--in {path}: no such file or directory")
+    skip = os.path.abspath(skip) + os.sep if skip else None
     found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
-                   if f.endswith((".jsonl", ".parquet")))
+                   if f.endswith((".jsonl", ".parquet"))
+                   and not (skip and os.path.abspath(os.path.join(d, f)).startswith(skip)))
     if not found:
         raise ReleasedDataError(f"--in {path}: no .jsonl or .parquet files")
     return found
@@ -180,29 +183,48 @@ def convert(row: dict, line: int) -> dict:
     }
     for key, value in row.items():  # every other released column, renamed if it would collide
         if key not in REQUIRED:
-            out[key if key not in out else f"source_{key}"] = value
+            out[kept_name(key)] = value
     return out
 
 
-def _table(rows: list[dict]):
-    """Our schema first, then the kept released columns (typed as they come, text if mixed)."""
+def kept_name(key: str) -> str:
+    """The name a released column other than the six mapped ones keeps (``source_<key>`` if ours has it)."""
+    from interplay_verl.data.rows import COLUMNS
+
+    return f"source_{key}" if key in COLUMNS or key in ("template", "source_mode") else key
+
+
+def extra_schema(types: dict[str, set[str]]):
+    """One pyarrow type per kept released column, from the Python types seen in the whole input, so
+    every shard has the same schema: bool, int64, float64 or string, else JSON text."""
+    import pyarrow as pa
+
+    by_kinds = {frozenset({"bool"}): pa.bool_(), frozenset({"int"}): pa.int64(), frozenset({"float"}): pa.float64(),
+                frozenset({"int", "float"}): pa.float64(), frozenset({"str"}): pa.string()}
+    return {kept_name(k): by_kinds.get(frozenset(kinds), "json") for k, kinds in sorted(types.items())}
+
+
+def _table(rows: list[dict], extras: dict):
+    """Our schema first, then the kept released columns with the types ``extra_schema`` chose."""
     import pyarrow as pa
 
     from interplay_verl.data.rows import schema
 
     base = schema()
-    extras = sorted({k for r in rows for k in r} - set(base.names))
     columns = {name: pa.array([r.get(name) for r in rows], type=base.field(name).type) for name in base.names}
-    for name in extras:
+    columns["template"] = pa.array([r["template"] for r in rows], type=pa.string())
+    columns["source_mode"] = pa.array([r["source_mode"] for r in rows], type=pa.string())
+    for name, kind in extras.items():
         values = [r.get(name) for r in rows]
-        try:
-            columns[name] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[name] = pa.array([None if v is None else json.dumps(v) for v in values])
+        if kind == "json":
+            columns[name] = pa.array([None if v is None else json.dumps(v, sort_keys=True) for v in values],
+                                     type=pa.string())
+        else:
+            columns[name] = pa.array(values, type=kind)
     return pa.table(columns)
 
 
-def _publish(out: str, name: str, rows: list[dict], source: str, shards: list[dict]) -> int:
+def _publish(out: str, name: str, rows: list[dict], source: str, shards: list[dict], extras: dict) -> int:
     """Write one shard unless a previous run did (resume); record it. Returns shards written."""
     if not rows:
         return 0
@@ -210,7 +232,7 @@ def _publish(out: str, name: str, rows: list[dict], source: str, shards: list[di
     target = os.path.join(out, name)
     if os.path.exists(target):
         return 0
-    atomic_write_parquet(_table(rows), target)
+    atomic_write_parquet(_table(rows, extras), target)
     return 1
 
 
@@ -222,12 +244,15 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
 
     if shard_size < 1:
         raise ReleasedDataError(f"--shard-size {shard_size}: must be at least 1")
-    files = input_files(source)
-    counts = []
+    files = input_files(source, skip=out)
+    counts, types = [], {}
     for path in files:  # the whole input is checked before anything is written
         n = 0
         for line, row in records(path):
             check_record(path, line, row)
+            for key, value in row.items():
+                if key not in REQUIRED and value is not None:
+                    types.setdefault(key, set()).add(type(value).__name__)
             n += 1
         if n == 0:
             raise ReleasedDataError(f"{path}: empty (no rows)")
@@ -251,6 +276,8 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
     for stale in [f for f in os.listdir(out) if f.startswith(PARTIAL_PREFIX)]:
         os.unlink(os.path.join(out, stale))
 
+    extras = extra_schema(types)
+    seen: dict[str, str] = {}  # id -> file:line of its first row (a problem is imported once)
     start, written, imported, skipped, shards = time.time(), 0, 0, [], []
     by_reason: dict[str, int] = {}
     with tqdm(total=sum(counts), unit="row", desc="import", disable=quiet) as progress:
@@ -259,15 +286,19 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
             chunk = 0
             for i, (line, row) in enumerate(records(path), 1):
                 try:
-                    batch.append(convert(row, line))
+                    converted = convert(row, line)
+                    if converted["id"] in seen:
+                        raise Unrebuildable(f"the same problem as {seen[converted['id']]}")
+                    seen[converted["id"]] = f"{os.path.basename(path)}:{line}"
+                    batch.append(converted)
                     imported += 1
                 except Unrebuildable as why:
                     skipped.append({"file": os.path.abspath(path), "line": line, "reason": str(why)})
-                    key = re.sub(r"'[^']*'", "<name>", str(why))
+                    key = re.sub(r"'[^']*'|\S+:\d+$", "<name>", str(why))
                     by_reason[key] = by_reason.get(key, 0) + 1
                 progress.update(1)
                 if i % shard_size == 0 or i == counts[number]:
-                    written += _publish(out, f"released-{number:04d}-{chunk:05d}.parquet", batch, path, shards)
+                    written += _publish(out, f"released-{number:04d}-{chunk:05d}.parquet", batch, path, shards, extras)
                     batch, chunk = [], chunk + 1
     result = {"rows": imported, "skipped": len(skipped), "skipped_by_reason": by_reason, "shards": len(shards),
               "out": os.path.abspath(out)}

@@ -97,19 +97,20 @@ def read_ids(rows: str) -> set[str]:
     return ids
 
 
-def select_rows(rows: str, ops: Sequence[int], contexts: Sequence[str], modes: Sequence[str], per_op: int) -> list[dict]:
-    """The first ``per_op`` rows of each (op, context, mode) asked for, in file order: how a profile
-    draws its RL candidates or evaluation problems from an existing row set (e.g. the paper's
-    released rows, ``interplay-verl import``) instead of generating them."""
+def select_rows(rows: str, ops: Sequence[int], contexts: Sequence[str], modes: Sequence[str], per_op: int,
+                exclude: Optional[set] = None) -> list[dict]:
+    """The first ``per_op`` rows of each (op, context, mode) asked for, in file order, skipping ids in
+    ``exclude`` before counting: how a profile draws its RL candidates or evaluation problems from
+    an existing row set (e.g. the paper's released rows, ``interplay-verl import``)."""
     wanted = {(int(op), c, m) for op in ops for c in contexts for m in modes}
     taken: dict[tuple, int] = defaultdict(int)
     out = []
     for row in load_rows(rows, columns=COLUMNS):
         key = (int(row["op"]), row["context"], row["mode"])
-        if key in wanted and taken[key] < per_op:
+        if key in wanted and taken[key] < per_op and not (exclude and row["id"] in exclude):
             taken[key] += 1
             out.append(row)
     if not out:
         raise RowsError(f"{rows}: no rows at ops {sorted({k[0] for k in wanted})}, contexts {sorted(contexts)}, "
-                        f"modes {sorted(modes)}")
+                        f"modes {sorted(modes)}" + (f" outside the {len(exclude)} excluded ids" if exclude else ""))
     return out

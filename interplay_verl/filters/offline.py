@@ -78,7 +78,8 @@ def other_metric(band: Band) -> str:
     return "verified" if band.metric == "outcome" else "outcome"
 
 
-def _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet) -> int:
+def _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet,
+                   semantics: str = "interplay") -> int:
     """Sample the unsettled problems round by round until the stopping rule settles all; returns the rounds."""
     from interplay_verl.rewards.composite import score_rows
     from interplay_verl.sampling import flat_samples
@@ -97,7 +98,7 @@ def _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_
                              max_new_tokens=max_new_tokens, temperature=temperature, seed=seed * 1000003 + rounds,
                              quiet=quiet)
         results: dict[int, list[bool]] = defaultdict(list)
-        for i, s in zip(owners, score_rows(sampled, texts)):
+        for i, s in zip(owners, score_rows(sampled, texts, semantics=semantics)):
             results[i].append(s[band.metric] == 1.0)
             other[i] += int(s[other_metric(band)] == 1.0)
         for i, successes in results.items():
@@ -108,7 +109,10 @@ def _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_
 def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: StoppingRule = StoppingRule(),
                n_problems: Optional[int] = None, round_size: int = 8, adaptive: bool = True,
                temperature: float = 1.0, max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0,
-               quiet: bool = False, backend: str = "auto", placement: Optional[dict] = None) -> dict:
+               quiet: bool = False, backend: str = "auto", placement: Optional[dict] = None,
+               semantics: str = "interplay") -> dict:
+    """Sample the candidates adaptively and keep those in the band. ``semantics``: how samples are
+    read (``rewards.composite.SEMANTICS``), the same reading the RL reward will use."""
     import pyarrow as pa
 
     from interplay_verl import plots
@@ -116,8 +120,10 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     from interplay_verl.data.rl import write_rl_parquet
     from interplay_verl.data.rows import load_rows, spread
     from interplay_verl.manifest import invalidate, write_manifest
+    from interplay_verl.rewards.composite import check_reward_kwargs
     from interplay_verl.sampling import session
 
+    check_reward_kwargs(semantics=semantics)
     if temperature <= 0:
         raise ValueError(f"--temperature {temperature}: the filter estimates pass rates, it needs temperature > 0")
     if band.k > rule.n_max:
@@ -133,7 +139,8 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     sampling = AdaptiveSampling(len(rows), band, rule, round_size, adaptive)
     other = [0] * len(rows)
     with session(model, backend, batch_size, **(placement or {})) as model_sampler:  # the same replicas every round
-        rounds = _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet)
+        rounds = _sample_rounds(model_sampler, rows, sampling, band, other, temperature, max_new_tokens, seed, quiet,
+                                semantics)
     kept = [row for row, state in zip(rows, sampling.state) if state == IN_BAND]
     fixed = rule.n_max * len(rows)
     report = {
@@ -167,7 +174,8 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
     write_rl_parquet(kept, os.path.join(out, "rl.parquet"))
     write_manifest(out, config={"model": os.path.abspath(model), "rows": os.path.abspath(rows_dir),
                                 "n_problems": n_problems, "temperature": temperature,
-                                "max_new_tokens": max_new_tokens, **report["rule"], "band": report["band"]},
+                                "max_new_tokens": max_new_tokens, **report["rule"], "band": report["band"],
+                                "semantics": semantics},
                    seed=seed, kind="edge_filter", report={k: report[k] for k in ("problems", "kept", "dropped",
                                                                                  "samples_used", "sample_share")})
     return report
@@ -197,6 +205,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
     add_sampling_arguments(p)
+    p.add_argument("--semantics", choices=["interplay", "paper"], default="interplay",
+                   help="how samples are scored: ours, or the released reward's reading (as the RL run will)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -207,7 +217,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         rule = StoppingRule(args.n_max, args.give_up_after, args.z)
         result = run_filter(model_path(args), args.rows, args.out, band, rule, args.n_problems, args.round_size,
                             not args.fixed, args.temperature, args.max_new_tokens, args.batch_size, args.seed,
-                            args.quiet, args.backend, placement(args))
+                            args.quiet, args.backend, placement(args), args.semantics)
         return {k: result[k] for k in ("problems", "kept", "dropped", "samples_used", "sample_share", "seconds")}
 
     return report("filter", work, (ValueError, OSError))

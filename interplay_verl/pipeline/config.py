@@ -104,6 +104,7 @@ class RLConfig:
     config_name: str = "interplay_grpo_cpu"  # a GRPO Hydra config of interplay_verl/configs
     variant: str = "gated"
     alpha: float = 0.2
+    semantics: str = "interplay"  # how the reward (and the filter) read a solution: ours, or "paper"
     overrides: list[str] = field(default_factory=list)  # verl main_ppo overrides
 
 
@@ -306,7 +307,7 @@ def validate(cfg) -> None:
     guard("filter", lambda: Band(f.tau_1, f.tau_k, f.k, f.metric))
     if f.k > f.n_max:
         raise PipelineConfigError(f"filter.k={f.k} > filter.n_max={f.n_max}: pass@k needs k samples")
-    guard("rl", lambda: check_reward_kwargs(cfg.rl.variant, cfg.rl.alpha))
+    guard("rl", lambda: check_reward_kwargs(cfg.rl.variant, cfg.rl.alpha, cfg.rl.semantics))
     guard("evaluate.semantics", lambda: check_reward_kwargs(semantics=cfg.evaluate.semantics))
     for key in ("data.candidates_from", "data.eval_from"):
         if pick(cfg, key):

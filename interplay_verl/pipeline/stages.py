@@ -82,7 +82,7 @@ def data(run) -> None:
                  contexts=d.contexts, seed=c.seed + 1, **common)
         train.append(run.path("data", "midtrain"))
     if d.candidates_from:
-        _select(resolve(d.candidates_from), run.path("data", "candidates_all"), f)
+        _select(resolve(d.candidates_from), run.path("data", "candidates_all"), f, train)
     else:
         generate(run.path("data", "candidates_all"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
                  contexts=f.contexts, seed=c.seed + 2, **common)
@@ -92,16 +92,17 @@ def data(run) -> None:
                     source=resolve(d.eval_from) if d.eval_from else None)
 
 
-def _select(source: str, out: str, f) -> None:
-    """RL candidates drawn from existing rows: ``filter.candidates_per_op`` per op, context and mode."""
+def _select(source: str, out: str, f, train: list[str]) -> None:
+    """RL candidates drawn from existing rows: ``filter.candidates_per_op`` per op, context and mode,
+    none of them in the training data."""
     import pyarrow as pa
 
     from interplay_verl.atomic import atomic_write_parquet
-    from interplay_verl.data.rows import schema, select_rows
+    from interplay_verl.data.rows import read_ids, schema, select_rows
     from interplay_verl.problems.mixtures import context_weights, op_weights
 
     rows = select_rows(source, sorted(op_weights(f.ops)), sorted(context_weights(f.contexts)), f.modes,
-                       f.candidates_per_op)
+                       f.candidates_per_op, exclude=set().union(*(read_ids(p) for p in train)))
     atomic_write_parquet(pa.Table.from_pylist([{k: r[k] for k in schema().names} for r in rows], schema=schema()),
                          os.path.join(out, "rows.parquet"))
 
@@ -160,7 +161,7 @@ def edge_filter(run) -> None:
     run_filter(_rl_start(run), run.path("data", "candidates"), run.path("filter"),
                Band(f.tau_1, f.tau_k, f.k, f.metric), StoppingRule(f.n_max, f.give_up_after),
                round_size=f.round_size, temperature=f.temperature, max_new_tokens=f.max_new_tokens,
-               seed=run.cfg.seed, quiet=run.quiet, placement=placement(run))
+               seed=run.cfg.seed, quiet=run.quiet, placement=placement(run), semantics=run.cfg.rl.semantics)
 
 
 def rl(run) -> None:
@@ -168,7 +169,8 @@ def rl(run) -> None:
 
     r = run.cfg.rl
     trainer.run(r.config_name, _rl_start(run), run.path("filter", "rl.parquet"), _rl_validation(run), run.path("rl"),
-                run.cfg.device, r.variant, r.alpha, verl_extra(run.cfg, "rl"), run.cfg.cluster.gpus_per_node)
+                run.cfg.device, r.variant, r.alpha, verl_extra(run.cfg, "rl"), run.cfg.cluster.gpus_per_node,
+                semantics=r.semantics)
 
 
 def _rl_validation(run) -> str:
@@ -218,7 +220,7 @@ for _stage in (
     Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
     Stage("midtrain", midtrain, ("midtrain.config", "midtrain.overrides", "device"), ("pretrain",),
           enabled=lambda cfg: cfg.midtrain.enable),
-    Stage("filter", edge_filter, ("filter", "seed"), ("midtrain",)),
+    Stage("filter", edge_filter, ("filter", "rl.semantics", "seed"), ("midtrain",)),
     Stage("rl", rl, ("rl", "device"), ("filter",)),
     Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens",
                                  "evaluate.semantics", "seed"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Optional
 from collections.abc import Callable
@@ -130,12 +131,23 @@ def _failed() -> dict[str, float]:
 
 
 def _gold_solution(ground_truth: Any, extra_info: Optional[dict]) -> Optional[str]:
-    for source in (ground_truth, extra_info):
-        if isinstance(source, dict):
-            text = source.get("gold_solution") or source.get("solution")
-            if isinstance(text, str):
-                return text
-    return None
+    """Where the released reward looks: ``ground_truth["solution"]``, ``["gold_solution"]``, then
+    ``extra_info["gold_solution"]``, the first that is not empty."""
+    text = (ground_truth.get("solution") or ground_truth.get("gold_solution")) if isinstance(ground_truth, dict) else None
+    if not text and isinstance(extra_info, dict):
+        text = extra_info.get("gold_solution")
+    return text if isinstance(text, str) else None
+
+
+@dataclass(slots=True)
+class _ReleasedReport(Report):
+    """A report whose penalty caps extra steps at max(|V|, 1), as the released reward does (its
+    strict arm zeroes a correct answer over a gold of no steps when anything extra was written)."""
+
+    @property
+    def penalty(self) -> int:
+        return (len(self.wrong_value) + len(self.wrong_parents) + len(self.missing)
+                + min(len(self.extra), max(self.n_gold, 1)) + int(self.wrong_answer))
 
 
 def _interplay(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> tuple[Report, float, float]:
@@ -167,8 +179,8 @@ def _paper(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> 
         report = Report(unparseable=got.empty, wrong_answer=not got.outcome)
     else:
         # the penalty's answer term is the graph's (numeric) answer, as in the released reward
-        report = Report(found.missing, found.extra, found.wrong_value, found.wrong_parents,
-                        wrong_answer=found.answer_mismatch, n_gold=found.n_gold, unparseable=got.empty)
+        report = _ReleasedReport(found.missing, found.extra, found.wrong_value, found.wrong_parents,
+                                 wrong_answer=found.answer_mismatch, n_gold=found.n_gold, unparseable=got.empty)
     report.answer_correct = bool(got.outcome)
     return report, got.outcome, got.process
 

@@ -25,6 +25,9 @@ def dropped_ids(tokenizer) -> frozenset[int]:
     vocab = tokenizer.get_vocab()
     tags = {vocab[t] for t in TAGS if t in vocab}
     special = set(tokenizer.all_special_ids)
+    # tokens marked special only among the added tokens (tokenizer.json), not as named special tokens
+    special.update(i for i, token in getattr(tokenizer, "added_tokens_decoder", {}).items()
+                   if getattr(token, "special", False))
     for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:

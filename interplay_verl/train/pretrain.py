@@ -69,6 +69,21 @@ def corpus_block_size(corpus: str) -> int:
         return int(json.load(f)["config"]["block_size"])
 
 
+def check_corpus_tokenizer(corpus: str, model: str) -> None:
+    """The corpus was tokenized with the model's vocabulary: a corpus built with another tokenizer (ours,
+    say, for a released checkpoint) would train on the wrong token ids without any error."""
+    from interplay_verl.tokenizer import load_tokenizer
+
+    corpus_block_size(corpus)  # the corpus is one (it has a manifest)
+    with open(os.path.join(corpus, "manifest.json")) as f:
+        tokenizer_dir = json.load(f)["config"].get("tokenizer")
+    if not tokenizer_dir or not os.path.isdir(tokenizer_dir):
+        return  # recorded elsewhere, or moved: nothing to compare against
+    if load_tokenizer(tokenizer_dir).get_vocab() != load_tokenizer(model).get_vocab():
+        raise StageConfigError(f"--corpus {corpus} was tokenized with {tokenizer_dir}, whose vocabulary is not the "
+                               f"model's ({model}): rebuild it with `interplay-verl corpus --tokenizer {model}`")
+
+
 def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
                     extra: Sequence[str] = (), block: Optional[int] = None) -> list[str]:
     """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win.
@@ -120,7 +135,8 @@ def run(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] 
     return stage.run(stage.TrainerStage(
         name=name, out=out, model=model, device=device,
         command=lambda metrics: launch.sft_command(overrides(), device, nproc, launcher),
-        check=lambda: launch.check_saves(check_overrides(launch.sft_overrides(overrides(), device, nproc)), name),
+        check=lambda: (check_corpus_tokenizer(corpus, model),
+                       launch.check_saves(check_overrides(launch.sft_overrides(overrides(), device, nproc)), name)),
         plot=lambda curves, path: plots.training_loss(curves["train/loss"], path,
                                                       f"{name}: {cfg.get('description', '')}"),
         config={**cfg, "config_path": config_path, "launcher": launcher, "corpus": os.path.abspath(corpus), "model": os.path.abspath(model),

@@ -36,7 +36,7 @@ CURVES = ("reward/score/mean", "reward/outcome/mean", "reward/process/mean", "re
 
 
 def rl_overrides(model: str, train: str, val: str, out: str, variant: Optional[str] = None,
-                 alpha: Optional[float] = None, extra: Sequence[str] = ()) -> list[str]:
+                 alpha: Optional[float] = None, extra: Sequence[str] = (), semantics: Optional[str] = None) -> list[str]:
     out = os.path.abspath(out)
     overrides = [
         f"data.train_files={os.path.abspath(train)}",
@@ -50,6 +50,8 @@ def rl_overrides(model: str, train: str, val: str, out: str, variant: Optional[s
         overrides.append(f"reward.custom_reward_function.reward_kwargs.variant={variant}")
     if alpha is not None:
         overrides.append(f"reward.custom_reward_function.reward_kwargs.alpha={alpha}")
+    if semantics is not None:
+        overrides.append(f"reward.custom_reward_function.reward_kwargs.semantics={semantics}")
     return overrides + list(extra)
 
 
@@ -57,9 +59,9 @@ def tokenizer_overrides(model: str, out: str) -> list[str]:
     """verl's workers load the tokenizer with AutoTokenizer, which rebuilds a transformers-4 tokenizer
     beside a qwen2 config (the paper's released checkpoints: whole numbers split into digits); a
     copy without the config loads as saved (``tokenizer.load_tokenizer``)."""
-    from interplay_verl.tokenizer import saved_by_transformers_4, tokenizer_only_copy
+    from interplay_verl.tokenizer import rebuilt_on_load, tokenizer_only_copy
 
-    if not saved_by_transformers_4(model):
+    if not rebuilt_on_load(model):
         return []
     return [f"actor_rollout_ref.model.tokenizer_path={tokenizer_only_copy(model, os.path.join(os.path.abspath(out), 'tokenizer'))}"]
 
@@ -123,12 +125,14 @@ def check_config(config_name: str, overrides: Sequence[str], device: launch.Devi
 
 def run(config_name: str, model: str, train: str, val: str, out: str, device: launch.Device = "cpu",
         variant: Optional[str] = None, alpha: Optional[float] = None, extra: Sequence[str] = (),
-        n_workers: int = 1, extra_env: Optional[dict] = None, timeout: Optional[float] = None) -> dict:
+        n_workers: int = 1, extra_env: Optional[dict] = None, timeout: Optional[float] = None,
+        semantics: Optional[str] = None) -> dict:
     from omegaconf import OmegaConf
 
     from interplay_verl import plots
 
-    overrides = rl_overrides(model, train, val, out, variant, alpha, [*tokenizer_overrides(model, out), *extra])
+    overrides = rl_overrides(model, train, val, out, variant, alpha, [*tokenizer_overrides(model, out), *extra],
+                             semantics)
     config = {"config_name": config_name, "model": os.path.abspath(model), "train": os.path.abspath(train),
               "val": os.path.abspath(val), "device": device, "extra_overrides": list(extra)}
 
@@ -166,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, rl.png, manifest)")
     p.add_argument("--variant", choices=sorted(VARIANTS), help="reward variant (config: gated)")
     p.add_argument("--alpha", type=float, help="reward alpha (config: 0.2)")
+    p.add_argument("--semantics", choices=["interplay", "paper"],
+                   help="how the reward reads a solution: ours, or the released reward's (config: interplay)")
     p.add_argument("--device", choices=["cpu", "gpu"], help="default: cpu for a *_cpu config, else gpu")
     p.add_argument("--n-workers", type=int, help="training processes per node (default: the GPUs torch sees, 1 on CPU)")
     p.add_argument("--nnodes", type=int, default=1, help="nodes of the Ray cluster in RAY_ADDRESS to train on")
@@ -193,5 +199,5 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     device, n_workers, extra = cli_settings(args, extra)
     return report("rl", lambda: run(args.config_name, model_path(args), args.train, args.val or args.train, args.out, device,
-                                    args.variant, args.alpha, extra, n_workers),
+                                    args.variant, args.alpha, extra, n_workers, semantics=args.semantics),
                   (StageConfigError, launch.StageError, ModelNotFound))

@@ -78,14 +78,8 @@ def final_checkpoint(out: str) -> Optional[str]:
     return find_latest_ckpt_path(os.path.join(out, "checkpoints"))
 
 
-def export_hf(out: str, inside: str = "huggingface", start: Optional[str] = None) -> str:
-    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing).
-
-    A starting model whose tokenizer was saved by transformers 4 (the paper's released checkpoints)
-    keeps its own tokenizer files: re-saved by transformers 5, they would load rebuilt
-    (``tokenizer.load_tokenizer``) and the next stage would tokenize differently."""
-    from interplay_verl.tokenizer import TOKENIZER_FILES, saved_by_transformers_4
-
+def export_hf(out: str, inside: str = "huggingface") -> str:
+    """Publish the last checkpoint's Hugging Face weights + tokenizer as ``<out>/hf`` (all or nothing)."""
     last = final_checkpoint(out)
     source = os.path.join(last, inside) if last else None
     if not source or not os.path.exists(os.path.join(source, "config.json")):
@@ -94,10 +88,6 @@ def export_hf(out: str, inside: str = "huggingface", start: Optional[str] = None
     tmp = os.path.join(out, PARTIAL_PREFIX + "hf")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
-    if start and saved_by_transformers_4(start):
-        for name in TOKENIZER_FILES:
-            if os.path.isfile(os.path.join(start, name)):
-                shutil.copyfile(os.path.join(start, name), os.path.join(tmp, name))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
     return target
@@ -132,7 +122,7 @@ def run(stage: TrainerStage) -> dict:
     launch.run_stage(stage.name, stage.command(metrics), stage.device, out, extra_env=stage.extra_env,
                      timeout=stage.timeout, metrics_name=os.path.relpath(metrics, out),
                      log_name=f"train-{attempt:02d}.log")
-    hf = export_hf(out, stage.hf_inside, stage.model)
+    hf = export_hf(out, stage.hf_inside)
     curves = {key: metric_curve(out, key) for key in stage.curves}
     if stage.plot is not None and any(curves.values()):
         stage.plot(curves, os.path.join(out, stage.plot_file))

@@ -7,8 +7,8 @@ beside the paper's must be scored the paper's way. This module reproduces that r
 written from its observable behaviour (docs/paper-differences.md#reward lists each point):
 
 - the outcome compares answer *strings*: the first ``<answer>...</answer>`` (any case),
-  else the text after the last unclosed ``<answer>`` up to a tag or a line end; spaces and
-  one trailing period stripped on both sides;
+  else the text after the last unclosed ``<answer>`` up to a tag or a line end; spaces, then
+  every trailing period, stripped on both sides;
 - the graph's answer is the first number in an ``<answer>`` tag, else after ``Answer:``;
 - tags are removed before steps are read; a step is ``Define <name> as <letter>;`` up to
   the next one (or ``Answer:``); names match exactly after collapsing spaces;
@@ -20,8 +20,10 @@ written from its observable behaviour (docs/paper-differences.md#reward lists ea
 - with no gold solution the process reward is the outcome.
 
 Expressions are evaluated by walking Python's ``ast`` over numbers and + - * / ** //, never
-by ``eval``. Inputs longer than ``MAX_CHARS`` are cut there (the released parser has no
-bound; its define pattern backtracks on long adversarial text).
+by ``eval`` (powers above 64 are not evaluated: the released code would compute them, for
+as long as that takes). The released define pattern backtracks (its time grows about
+eightfold per doubling of "Define a Define a ..."); ``_defines`` finds the same matches in
+one pass, and inputs longer than ``MAX_CHARS`` are cut there.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from typing import Any, Optional
 MAX_CHARS = 20_000
 TOLERANCE = 1e-6
 _TAG = re.compile(r"<[^>]+>")
-# "Define <name> as <letter>;" (also "a <letter>;" and words between: the released pattern)
-_DEFINE = re.compile(r"Define\s+(.*?)\s+(?:as|a)\s+(?:[A-Za-z]+\s+)*([A-Za-z]);", re.I | re.S)
+_DEFINE_WORD_AT = re.compile(r"define(?=\s)")  # on ASCII-lower-cased text
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_LOWER_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+_FLOAT_TEXT = re.compile(r"-?[0-9.]+")  # how a value must print to be substituted into an expression
 _ASSIGN = re.compile(r"([A-Za-z])\s*=\s*([^.;]+)")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _LETTER = re.compile(r"[A-Za-z]")
 _ARITHMETIC = re.compile(r"^[0-9A-Za-z+\-*/().\s]+$")
-_ANSWER_CLOSED = re.compile(r"<answer>(.*?)</answer>", re.I | re.S)
 _ANSWER_NUMBER = re.compile(r"<answer>\s*([-+]?\d+(?:\.\d+)?)", re.I)
 _ANSWER_LINE = re.compile(r"Answer:\s*([-+]?\d+(?:\.\d+)?)")
 _DEFINE_WORD = re.compile(r"\bDefine\s+", re.I)
@@ -50,23 +53,23 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 
 def answer_text(text: str) -> str:
-    """The answer as the released outcome reads it (a string; "" when there is none)."""
-    closed = _ANSWER_CLOSED.search(text)
-    if closed:
-        return closed.group(1).strip()
-    at = text.lower().rfind("<answer>")
-    if at < 0:
+    """The answer as the released outcome reads it (a string; "" when there is none): the text of
+    the first ``<answer>`` that a ``</answer>`` follows, else after the last ``<answer>`` up to a
+    tag or a line end."""
+    low = text.lower()
+    first = low.find("<answer>")
+    if first < 0:
         return ""
-    tail = text[at + len("<answer>"):]
+    close = low.find("</answer>", first + len("<answer>"))
+    if close >= 0:
+        return text[first + len("<answer>"):close].strip()
+    tail = text[low.rfind("<answer>") + len("<answer>"):]
     return re.match(r"[^<\n]*", tail).group(0).strip()
 
 
 def same_answer(predicted: str, gold: Any) -> bool:
-    """String equality after stripping spaces and one trailing period, as the released outcome."""
-    def norm(s: str) -> str:
-        s = s.strip()
-        return s[:-1] if s.endswith(".") else s
-    return bool(gold) and norm(predicted) == norm(str(gold))
+    """String equality after stripping spaces, then every trailing period, as the released outcome."""
+    return bool(gold) and predicted.strip().rstrip(".") == str(gold).strip().rstrip(".")
 
 
 def _graph_answer(text: str) -> Optional[float]:
@@ -102,8 +105,11 @@ def _evaluate(expr: str, env: dict[str, float]) -> Optional[float]:
     """The expression's value once its letters are replaced by their values; None if any is
     unknown, or the text is not arithmetic over numbers (words fail, as in the released code)."""
     expr = expr.strip()
-    if not expr or any(letter not in env for letter in set(_LETTER.findall(expr))):
+    letters = set(_LETTER.findall(expr))
+    if not expr or any(letter not in env for letter in letters):
         return None
+    if any(not _FLOAT_TEXT.fullmatch(str(env[letter])) for letter in letters):
+        return None  # the released code substitutes str(value): "1e-05" or "inf" stop the evaluation
     if not _ARITHMETIC.match(expr):
         return None
     try:
@@ -113,6 +119,65 @@ def _evaluate(expr: str, env: dict[str, float]) -> Optional[float]:
         return float(_arith(tree, env))
     except (SyntaxError, ValueError, KeyError, TypeError, ZeroDivisionError, OverflowError, RecursionError):
         return None
+
+
+def _defines(text: str) -> list[tuple[int, int, str, str]]:
+    r"""(start, end, raw name, letter) of each "Define <name> as <letter>;", as the released pattern
+    ``Define\s+(.*?)\s+(?:as|a)\s+(?:[A-Za-z]+\s+)*([A-Za-z]);`` (re.I, finditer) finds them, in
+    linear time. The name is the shortest text before a whitespace-preceded "as" or "a" (then
+    whitespace) whose rest, up to the first ";", is letter-words ending in a one-letter word."""
+    n, low = len(text), text.translate(_ASCII_LOWER)
+
+    def is_letter(i: int) -> bool:
+        return 0 <= i < n and low[i] in _LOWER_LETTERS
+
+    def space_end(i: int) -> int:
+        while i < n and text[i].isspace():
+            i += 1
+        return i
+
+    # words[i]: from word start i up to the next ";", letter-words separated by whitespace, the
+    # last a single letter right before the ";" (filled right to left)
+    words = [False] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        if is_letter(i) and not is_letter(i - 1):
+            e = i
+            while is_letter(e):
+                e += 1
+            if e == i + 1 and e < n and text[e] == ";":
+                words[i] = True
+            elif e < n and text[e].isspace():
+                r = space_end(e)
+                words[i] = is_letter(r) and words[r]
+
+    def width(p: int) -> int:  # 2 for "as", 1 for "a", at p after whitespace and before the words
+        if p == 0 or not text[p - 1].isspace():
+            return 0
+        for w, word in ((2, "as"), (1, "a")):
+            if low[p:p + w] == word and p + w < n and text[p + w].isspace() and words[space_end(p + w)]:
+                return w
+        return 0
+
+    widths = [width(p) for p in range(n)] + [0, 0]
+    nxt = [n] * (n + 2)  # nxt[i]: the first "as"/"a" at or after i that completes a match
+    for p in range(n - 1, -1, -1):
+        nxt[p] = p if widths[p] else nxt[p + 1]
+
+    found, pos = [], 0
+    for m in _DEFINE_WORD_AT.finditer(low):
+        d = m.start()
+        if d < pos:
+            continue
+        w = space_end(d + 6)
+        p = nxt[w + 1]  # the lazy name grows first; an empty one only if nothing later fits (and it
+        if p >= n and widths[w] and w - (d + 6) >= 2:  # leaves "Define" a space of its own)
+            p = w
+        if p >= n:
+            continue
+        end = text.index(";", space_end(p + widths[p])) + 1
+        found.append((d, end, text[w:p], text[end - 2]))
+        pos = end
+    return found
 
 
 def _name(raw: str) -> str:
@@ -145,13 +210,13 @@ def read_graph(text: str) -> PaperGraph:
     text = text[:MAX_CHARS]
     answer = _graph_answer(text)
     clean = _TAG.sub("", text).strip()
-    matches = list(_DEFINE.finditer(clean))
+    matches = _defines(clean)
     quantity: dict[str, str] = {}  # letter -> the quantity its latest step defined
     values: dict[str, float] = {}  # letter -> value, across steps (temporaries too)
     steps: list[_Step] = []
-    for i, m in enumerate(matches):
-        step = _Step(_name(m.group(1)), m.group(2).strip())
-        body = clean[m.end(): matches[i + 1].start() if i + 1 < len(matches) else len(clean)].strip()
+    for i, (_, end, raw_name, letter) in enumerate(matches):
+        step = _Step(_name(raw_name), letter)
+        body = clean[end: matches[i + 1][0] if i + 1 < len(matches) else len(clean)].strip()
         cut = body.find("Answer:")
         body = (body[:cut] if cut >= 0 else body).strip()
         temporaries: dict[str, set[str]] = {}
