@@ -77,12 +77,14 @@ def rebuilt_on_load(path: str) -> bool:
     tokenizer re-saved by transformers 5 (a checkpoint of a run started from one) is caught too."""
     if not all(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "config.json")):
         return False  # without a model config, transformers loads tokenizer.json as saved
-    stat = os.stat(os.path.join(path, "tokenizer.json"))
-    return _rebuilt(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    stats = tuple((s.st_mtime_ns, s.st_size) for s in (os.stat(os.path.join(path, f)) for f in (
+        "tokenizer.json", "config.json", *(["tokenizer_config.json"] if os.path.isfile(
+            os.path.join(path, "tokenizer_config.json")) else []))))
+    return _rebuilt(os.path.abspath(path), stats)
 
 
 @functools.lru_cache(maxsize=64)
-def _rebuilt(path: str, mtime_ns: int, size: int) -> bool:
+def _rebuilt(path: str, stats: tuple) -> bool:
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     auto, saved = AutoTokenizer.from_pretrained(path), PreTrainedTokenizerFast.from_pretrained(path)

@@ -186,11 +186,25 @@ def test_import_bad_input_names_file_line_field_and_writes_nothing(tmp_path, cas
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_import_into_its_own_input_directory_skips_its_output(tmp_path):
-    write_jsonl(tmp_path / "part.jsonl", ROWS)
-    first = import_released(str(tmp_path), str(tmp_path / "out"), quiet=True)
+def test_import_output_and_input_directories_inside_each_other(tmp_path):
+    import datetime
+
+    write_jsonl(tmp_path / "part.jsonl", [dict(r, source_id=f"s{i}", big=2 ** 70, when=None) for i, r in enumerate(ROWS)])
+    pq.write_table(__import__("pyarrow").Table.from_pylist([dict(ROWS[0], id=99, when=datetime.date(2025, 12, 8),
+                                                                 problem=ROWS[0]["problem"] + " ")]),
+                   tmp_path / "dated.parquet")
+    first = import_released(str(tmp_path), str(tmp_path / "out"), quiet=True)  # --out inside --in: not input
     again = import_released(str(tmp_path), str(tmp_path / "out"), quiet=True)
-    assert first["rows"] == again["rows"] == 6 and again["written"] == 0
+    assert first["rows"] == again["rows"] == 6 and again["written"] == 0 and first["skipped"] == 1  # a repeat
+    rows = load_rows(str(tmp_path / "out"), columns=("source_id", "source_source_id", "big", "when"))
+    by_id = {r["source_id"]: (r["source_source_id"], r["big"], r["when"]) for r in rows}
+    assert by_id[1] == ("s1", str(2 ** 70), None)  # released id and source_id both kept; a huge int as text
+    assert by_id[99] == (None, None, '"2025-12-08"')  # dated.parquet sorts first: its row is kept, ROWS[0] repeats
+    os.makedirs(tmp_path / "in" / "released")
+    write_jsonl(tmp_path / "in" / "released" / "part.jsonl", ROWS)  # --in inside --out: read
+    assert import_released(str(tmp_path / "in" / "released"), str(tmp_path / "in"), quiet=True)["rows"] == 6
+    with pytest.raises(ReleasedDataError, match="the same directory as --in"):
+        import_released(str(tmp_path / "in"), str(tmp_path / "in"), quiet=True)
 
 
 def test_import_command_line_reports_one_line_error(tmp_path, python):
@@ -492,3 +506,24 @@ def test_training_a_checkpoint_on_a_corpus_of_another_vocabulary_is_refused(rele
         check_corpus_tokenizer(ours, released["released"])
     build(rows, released["released"], theirs, 256, quiet=True)
     check_corpus_tokenizer(theirs, released["released"])
+
+
+def test_sft_stages_from_a_released_checkpoint_hand_verl_the_tokenizer_as_saved(released, tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    from interplay_verl.tokenizer import load_tokenizer
+    from interplay_verl.train import launch
+    from interplay_verl.train.launch import check_overrides
+    from interplay_verl.train.pretrain import load_config, stage_overrides
+
+    stub = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "corpus_stub")
+    cfg = load_config(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "configs",
+                                   "midtrain_cpu.yaml"))
+    overrides = stage_overrides(cfg, stub, released["released"], str(tmp_path / "mid"))
+    (path,) = [o.split("=", 1)[1] for o in overrides if o.startswith("model.tokenizer_path=")]
+    assert path == str(tmp_path / "mid" / "tokenizer")
+    ids = AutoTokenizer.from_pretrained(path)(" 170", add_special_tokens=False)["input_ids"]  # as verl loads it
+    assert ids == load_tokenizer(released["released"])(" 170", add_special_tokens=False)["input_ids"]
+    assert ids != AutoTokenizer.from_pretrained(released["released"])(" 170", add_special_tokens=False)["input_ids"]
+    check_overrides(launch.sft_overrides(overrides, cfg["device"], cfg.get("nproc", 1)))  # verl accepts the key
+    assert "model.tokenizer_path=null" in stage_overrides(cfg, stub, tiny_model, str(tmp_path / "ours"))

@@ -34,6 +34,7 @@ REQUIRED = ("problem", "question", "solution", "op", "template", "mode")
 TEMPLATES = {"crazy_zootopia": "zoo", "teachers_in_school": "school", "movie_festival_awards": "festival"}
 MODES = {"normalforward": "forward", "forwardreverse": "reverse"}
 VERSION = "paper"  # generator_version of imported rows
+IMPORTER_VERSION = 2  # in the plan: an import begun by another version is not resumed into mixed shards
 PLAN_FILE = "plan.json"
 _ANSWER_TAIL = re.compile(r"\s*Answer:\s*([^\s]*?)\.?\s*$")
 
@@ -53,10 +54,14 @@ def input_files(path: str, skip: Optional[str] = None) -> list[str]:
         return [path]
     if not os.path.isdir(path):
         raise ReleasedDataError(f"--in {path}: no such file or directory")
-    skip = os.path.abspath(skip) + os.sep if skip else None
+    root = os.path.realpath(path)
+    skip = os.path.realpath(skip) if skip else None
+    if skip == root:
+        raise ReleasedDataError(f"--out {skip}: the same directory as --in; choose another")
+    inside = skip if skip and os.path.commonpath([root, skip]) == root else None  # --out strictly inside --in
     found = sorted(os.path.join(d, f) for d, _, files in os.walk(path) for f in files
                    if f.endswith((".jsonl", ".parquet"))
-                   and not (skip and os.path.abspath(os.path.join(d, f)).startswith(skip)))
+                   and not (inside and os.path.realpath(os.path.join(d, f)).startswith(inside + os.sep)))
     if not found:
         raise ReleasedDataError(f"--in {path}: no .jsonl or .parquet files")
     return found
@@ -188,15 +193,24 @@ def convert(row: dict, line: int) -> dict:
 
 
 def kept_name(key: str) -> str:
-    """The name a released column other than the six mapped ones keeps (``source_<key>`` if ours has it)."""
+    """The name a released column other than the six mapped ones keeps: ``source_<key>`` if ours has
+    the name or it starts with ``source_`` itself (so ``id`` and ``source_id`` stay two columns)."""
     from interplay_verl.data.rows import COLUMNS
 
-    return f"source_{key}" if key in COLUMNS or key in ("template", "source_mode") else key
+    taken = key in COLUMNS or key in ("template", "source_mode") or key.startswith("source_")
+    return f"source_{key}" if taken else key
+
+
+def value_kind(value: Any) -> str:
+    """The kind of a released value that decides its column's type (``extra_schema``)."""
+    kind = type(value).__name__
+    return "bigint" if kind == "int" and not -2 ** 63 <= value < 2 ** 63 else kind
 
 
 def extra_schema(types: dict[str, set[str]]):
     """One pyarrow type per kept released column, from the Python types seen in the whole input, so
-    every shard has the same schema: bool, int64, float64 or string, else JSON text."""
+    every shard has the same schema: bool, int64, float64 or string, else JSON text (``str`` for what
+    JSON cannot hold: dates, decimals, bytes)."""
     import pyarrow as pa
 
     by_kinds = {frozenset({"bool"}): pa.bool_(), frozenset({"int"}): pa.int64(), frozenset({"float"}): pa.float64(),
@@ -217,8 +231,8 @@ def _table(rows: list[dict], extras: dict):
     for name, kind in extras.items():
         values = [r.get(name) for r in rows]
         if kind == "json":
-            columns[name] = pa.array([None if v is None else json.dumps(v, sort_keys=True) for v in values],
-                                     type=pa.string())
+            columns[name] = pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str)
+                                      for v in values], type=pa.string())
         else:
             columns[name] = pa.array(values, type=kind)
     return pa.table(columns)
@@ -252,13 +266,13 @@ def import_released(source: str, out: str, *, shard_size: int = 50_000, quiet: b
             check_record(path, line, row)
             for key, value in row.items():
                 if key not in REQUIRED and value is not None:
-                    types.setdefault(key, set()).add(type(value).__name__)
+                    types.setdefault(key, set()).add(value_kind(value))
             n += 1
         if n == 0:
             raise ReleasedDataError(f"{path}: empty (no rows)")
         counts.append(n)
 
-    plan = json.dumps({"format": "paper", "shard_size": shard_size, "version": VERSION,
+    plan = json.dumps({"format": "paper", "shard_size": shard_size, "version": VERSION, "importer": IMPORTER_VERSION,
                        "inputs": [{"file": os.path.abspath(p), "sha256": file_sha256(p), "rows": n}
                                   for p, n in zip(files, counts)]}, sort_keys=True, indent=1)
     os.makedirs(out, exist_ok=True)

@@ -84,6 +84,12 @@ def check_corpus_tokenizer(corpus: str, model: str) -> None:
                                f"model's ({model}): rebuild it with `interplay-verl corpus --tokenizer {model}`")
 
 
+def _tokenizer_path(model: str, out: str) -> Optional[str]:
+    from interplay_verl.tokenizer import rebuilt_on_load, tokenizer_only_copy
+
+    return tokenizer_only_copy(model, os.path.join(os.path.abspath(out), "tokenizer")) if rebuilt_on_load(model) else None
+
+
 def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
                     extra: Sequence[str] = (), block: Optional[int] = None) -> list[str]:
     """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win.
@@ -101,6 +107,8 @@ def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Op
         # no attention mask, positions restart per document: attention stays inside documents
         "model.use_remove_padding": True,
         "model.path": os.path.abspath(model),
+        # a released checkpoint's tokenizer, loaded as saved by verl's workers (and so re-saved as it was)
+        "model.tokenizer_path": _tokenizer_path(model, out),
         "trainer.default_local_dir": os.path.join(os.path.abspath(out), "checkpoints"),
         "trainer.resume_mode": "auto",
         "trainer.total_epochs": 1000,  # the run is bounded by total_training_steps

@@ -38,13 +38,17 @@ MAX_CHARS = 20_000
 TOLERANCE = 1e-6
 _TAG = re.compile(r"<[^>]+>")
 _DEFINE_WORD_AT = re.compile(r"define(?=\s)")  # on ASCII-lower-cased text
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# ASCII lower case, plus the four letters Python's re.I folds onto ASCII ones (long s, Kelvin sign,
+# dotless i, dotted I): one character for one, so positions in the folded text are positions in the text
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ\u017f\u212a\u0131\u0130", "abcdefghijklmnopqrstuvwxyzskii")
 _LOWER_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 _FLOAT_TEXT = re.compile(r"-?[0-9.]+")  # how a value must print to be substituted into an expression
 _ASSIGN = re.compile(r"([A-Za-z])\s*=\s*([^.;]+)")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 _LETTER = re.compile(r"[A-Za-z]")
 _ARITHMETIC = re.compile(r"^[0-9A-Za-z+\-*/().\s]+$")
+_ANSWER_CLOSED = re.compile(r"<answer>(.*?)</answer>", re.I | re.S)
+_ANSWER_CLOSE = re.compile(r"</answer>", re.I)
 _ANSWER_NUMBER = re.compile(r"<answer>\s*([-+]?\d+(?:\.\d+)?)", re.I)
 _ANSWER_LINE = re.compile(r"Answer:\s*([-+]?\d+(?:\.\d+)?)")
 _DEFINE_WORD = re.compile(r"\bDefine\s+", re.I)
@@ -55,16 +59,17 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 def answer_text(text: str) -> str:
     """The answer as the released outcome reads it (a string; "" when there is none): the text of
     the first ``<answer>`` that a ``</answer>`` follows, else after the last ``<answer>`` up to a
-    tag or a line end."""
-    low = text.lower()
-    first = low.find("<answer>")
-    if first < 0:
+    tag or a line end (found in ``text.lower()`` and cut from ``text``, as the released code does)."""
+    closes = list(_ANSWER_CLOSE.finditer(text))
+    if closes:  # searched only up to the last closing tag: the first opening before it matches at once
+        m = _ANSWER_CLOSED.search(text, 0, closes[-1].end())
+        if m:
+            return m.group(1).strip()
+    at = text.lower().rfind("<answer>")
+    if at < 0:
         return ""
-    close = low.find("</answer>", first + len("<answer>"))
-    if close >= 0:
-        return text[first + len("<answer>"):close].strip()
-    tail = text[low.rfind("<answer>") + len("<answer>"):]
-    return re.match(r"[^<\n]*", tail).group(0).strip()
+    tail = text[at + len("<answer>"):]
+    return re.match(r"[^<\n]*", tail, re.S).group(0).strip()
 
 
 def same_answer(predicted: str, gold: Any) -> bool:
