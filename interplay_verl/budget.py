@@ -90,16 +90,40 @@ def rl_settings(config_name: str) -> dict:
             "steps": int(cfg.trainer.total_training_steps), "kl": bool(cfg.actor_rollout_ref.actor.use_kl_loss)}
 
 
+def measured_rollout_tokens(rl_dir: str) -> tuple[float, int]:
+    """(mean prompt + response tokens per rollout, steps) of an RL stage, from the lengths verl logs
+    every step (``prompt_length/mean``, ``response_length/mean``), averaged over its steps."""
+    from interplay_verl.train.stage import metric_curve
+
+    prompts, responses = metric_curve(rl_dir, "prompt_length/mean"), metric_curve(rl_dir, "response_length/mean")
+    if not prompts or not responses:
+        raise ValueError(f"--from-run {rl_dir}: no prompt_length/mean and response_length/mean in "
+                         f"{os.path.join(rl_dir, 'metrics')} (an RL stage directory of `interplay-verl rl`)")
+    return (sum(v for _, v in prompts) / len(prompts) + sum(v for _, v in responses) / len(responses),
+            len(responses))
+
+
 def account(pretrain_config: Optional[str], midtrain_config: Optional[str], rl_config: str, block_size: int,
             rollout_tokens: Optional[float], factor: float, fractions: list[float], budget_steps: list[float],
-            gpu: Optional[dict] = None) -> dict:
-    """``gpu``: ``{"params", "peak_tflops", "mfu"}`` adds GPU-hours per stage (docs/cluster.md#7)."""
+            gpu: Optional[dict] = None, from_run: Optional[str] = None) -> dict:
+    """``gpu``: ``{"params", "peak_tflops", "mfu"}`` adds GPU-hours per stage (docs/cluster.md#7).
+    L is, in order: ``rollout_tokens``, the mean measured in the RL run ``from_run``, the config's
+    maximum prompt + response (an upper bound: the paper's released checkpoints imply ~620 tokens
+    against 2,048, a 3x overcount)."""
     rl = rl_settings(rl_config)
-    length = rollout_tokens or rl["max_rollout_tokens"]
+    if rollout_tokens and from_run:
+        raise ValueError("give --rollout-tokens or --from-run, not both")
+    if rollout_tokens:
+        length, source = rollout_tokens, "--rollout-tokens"
+    elif from_run:
+        length, steps = measured_rollout_tokens(from_run)
+        source = f"measured: mean over {steps} steps of {os.path.abspath(from_run)}"
+    else:
+        length, source = rl["max_rollout_tokens"], "the config's maximum prompt + response (an upper bound)"
     step_tokens = rl_tokens(rl["prompts_per_step"], rl["rollouts"], length, factor)
     out = {
         "factor": factor,
-        "rl": {**rl, "tokens_per_rollout": length, "tokens_per_step": step_tokens,
+        "rl": {**rl, "tokens_per_rollout": length, "tokens_per_rollout_from": source, "tokens_per_step": step_tokens,
                "tokens_total": step_tokens * rl["steps"]},
         "splits": [split_budget(b, f, step_tokens) for b in budget_steps for f in fractions],
     }
@@ -124,7 +148,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rl-config", default="interplay_grpo", help="interplay_grpo (paper) or interplay_grpo_cpu")
     p.add_argument("--block-size", type=int, default=2048, help="tokens per packed block of the corpora")
     p.add_argument("--rollout-tokens", type=float,
-                   help="mean prompt + response tokens per rollout (default: the config's maximum, an upper bound)")
+                   help="mean prompt + response tokens per rollout (default: --from-run, else the config's maximum, "
+                        "an upper bound)")
+    p.add_argument("--from-run", metavar="RL_DIR",
+                   help="an RL stage directory: L is the mean prompt + response length verl logged there")
     p.add_argument("--factor", type=float, help=f"c in T_RL = c*N*r*L (default {PAPER_FACTOR}, the paper's)")
     p.add_argument("--decode-inefficiency", type=float, help="derive c from d (see the module docstring)")
     p.add_argument("--fractions", default="0,0.2,0.5,0.8", help="mid-training fractions of the budget")
@@ -142,7 +169,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return account(args.pretrain_config, args.midtrain_config, args.rl_config, args.block_size,
                        args.rollout_tokens, factor, [float(f) for f in args.fractions.split(",")],
                        [float(b) for b in args.budget_steps.split(",")],
-                       {"params": model_parameters(args.model_size), "peak_tflops": args.gpu_tflops, "mfu": args.mfu})
+                       {"params": model_parameters(args.model_size), "peak_tflops": args.gpu_tflops, "mfu": args.mfu},
+                       from_run=args.from_run)
 
     return report("budget", work, (ValueError, OSError, KeyError))
 

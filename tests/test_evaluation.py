@@ -1,6 +1,7 @@
 """Evaluation: spreading problems, exact summaries, real samples from a model, report files, compare, budget."""
 
 import json
+import os
 
 import pytest
 
@@ -171,6 +172,25 @@ def test_compare_reports_deltas_per_split(tmp_path):
     assert "| ood_hard | rl | 3 | 0.2000 (+0.2000) | 0.3000 (+0.2000) | 0.1000 (+0.1000) | 0.2000 (+0.2000) |" in md
     assert (out / "comparison.png").stat().st_size > 1000
     assert compare_main([str(tmp_path / "missing"), "--out", str(out)]) == 2  # names the directory
+
+
+def test_budget_takes_the_rollout_length_a_run_measured(tmp_path):
+    from interplay_verl.budget import account
+
+    os.makedirs(tmp_path / "rl" / "metrics")
+    with open(tmp_path / "rl" / "metrics" / "run-00.jsonl", "w") as f:
+        for step, (p, r) in enumerate([(100, 500), (110, 520), (120, 540)], 1):
+            f.write(json.dumps({"step": step, "data": {"prompt_length/mean": p, "response_length/mean": r}}) + "\n")
+    result = account(None, None, "interplay_grpo", 2048, None, 5.3, [0.5], [200], from_run=str(tmp_path / "rl"))
+    assert result["rl"]["tokens_per_rollout"] == pytest.approx(110 + 520)
+    assert result["rl"]["tokens_per_step"] == pytest.approx(5.3 * 1024 * 6 * 630)
+    assert result["rl"]["tokens_per_rollout_from"].startswith("measured: mean over 3 steps of ")
+    bound = account(None, None, "interplay_grpo", 2048, None, 5.3, [0.5], [200])["rl"]
+    assert bound["tokens_per_rollout"] == 2048 and "upper bound" in bound["tokens_per_rollout_from"]
+    with pytest.raises(ValueError, match=r"--from-run .*nowhere: no prompt_length/mean"):
+        account(None, None, "interplay_grpo", 2048, None, 5.3, [0.5], [200], from_run=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="not both"):
+        account(None, None, "interplay_grpo", 2048, 600.0, 5.3, [0.5], [200], from_run=str(tmp_path / "rl"))
 
 
 def test_budget_matches_the_papers_accounting():
