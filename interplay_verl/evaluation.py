@@ -230,6 +230,7 @@ def evaluate(model_dir: str, rows_dir: str, out: Optional[str] = None, *, n_prob
 
 def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.models import add_model_arguments, model_path
+    from interplay_verl.rewards.composite import SEMANTICS
     from interplay_verl.sampling import add_sampling_arguments, placement
 
     p = argparse.ArgumentParser(prog="interplay-verl evaluate", description=__doc__.splitlines()[0],
@@ -244,7 +245,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper samples at 0.7)")
     p.add_argument("--top-p", type=float, default=1.0)
     add_sampling_arguments(p)
-    p.add_argument("--semantics", choices=["interplay", "paper"], default="interplay",
+    p.add_argument("--semantics", choices=SEMANTICS, default="interplay",
                    help="how samples are scored: ours, or the released reward's reading (numbers beside the paper's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)

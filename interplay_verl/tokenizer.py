@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
+from typing import Optional
 
 from interplay_verl.rewards.decoding import TAGS
 
@@ -75,11 +76,12 @@ def rebuilt_on_load(path: str) -> bool:
     whole numbers up to three digits as one token: rebuilt, every number reaches the model in
     pieces it never saw. Decided from what the two loaders make of a probe text, so a released
     tokenizer re-saved by transformers 5 (a checkpoint of a run started from one) is caught too."""
-    if not all(os.path.isfile(os.path.join(path, f)) for f in ("tokenizer.json", "config.json")):
+    files = [f for f in ("tokenizer.json", "config.json", "tokenizer_config.json")
+             if os.path.isfile(os.path.join(path, f))]
+    if "tokenizer.json" not in files or "config.json" not in files:
         return False  # without a model config, transformers loads tokenizer.json as saved
-    stats = tuple((s.st_mtime_ns, s.st_size) for s in (os.stat(os.path.join(path, f)) for f in (
-        "tokenizer.json", "config.json", *(["tokenizer_config.json"] if os.path.isfile(
-            os.path.join(path, "tokenizer_config.json")) else []))))
+    stats = tuple((f, os.stat(os.path.join(path, f)).st_mtime_ns, os.stat(os.path.join(path, f)).st_size)
+                  for f in files)
     return _rebuilt(os.path.abspath(path), stats)
 
 
@@ -102,6 +104,12 @@ def tokenizer_only_copy(path: str, out: str) -> str:
         if os.path.isfile(os.path.join(path, name)):
             shutil.copyfile(os.path.join(path, name), os.path.join(out, name))
     return out
+
+
+def verl_tokenizer_path(model: str, out: str) -> Optional[str]:
+    """What a verl trainer stage writing ``out`` sets as ``model.tokenizer_path``: a tokenizer-only
+    copy of ``model``'s (``<out>/tokenizer``) when AutoTokenizer would rebuild it, else None."""
+    return tokenizer_only_copy(model, os.path.join(os.path.abspath(out), "tokenizer")) if rebuilt_on_load(model) else None
 
 
 def load_tokenizer(path: str):

@@ -49,13 +49,11 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     import pyarrow as pa
 
     from interplay_verl.atomic import atomic_write_parquet
-    from interplay_verl.data.rows import read_ids, schema
+    from interplay_verl.data.rows import read_ids, schema, select_rows
     from interplay_verl.manifest import invalidate, write_manifest
 
     banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
     if source:
-        from interplay_verl.data.rows import select_rows
-
         rows = []
         for split in splits:  # each split from rows no training or RL set holds; none may come out empty
             ops = range(SPLITS[split][0], SPLITS[split][1] + 1)

@@ -156,7 +156,7 @@ def rebuild_graph(solution: str, mode: str) -> tuple[str, str]:
     if next(n["value"] for n in nodes if n["name"] == asked) != answer:
         raise Unrebuildable(f"the answer {answer} is not the value of {asked!r}")
     text = canonical_graph(graph)
-    report = compare(parse_solution(solution), GoldGraph.from_graph(text))
+    report = compare(parsed, GoldGraph.from_graph(text))
     if report.process_reward != 1.0 or not report.answer_correct:
         raise Unrebuildable("the gold solution does not verify against its rebuilt graph")
     return text, str(answer)

@@ -183,6 +183,7 @@ def run_filter(model: str, rows_dir: str, out: str, band: Band = Band(), rule: S
 
 def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.models import add_model_arguments, model_path
+    from interplay_verl.rewards.composite import SEMANTICS
     from interplay_verl.sampling import add_sampling_arguments, placement
 
     p = argparse.ArgumentParser(prog="interplay-verl filter", description=__doc__.splitlines()[0],
@@ -205,7 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
     add_sampling_arguments(p)
-    p.add_argument("--semantics", choices=["interplay", "paper"], default="interplay",
+    p.add_argument("--semantics", choices=SEMANTICS, default="interplay",
                    help="how samples are scored: ours, or the released reward's reading (as the RL run will)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

@@ -66,7 +66,6 @@ def _strict(report: Report, outcome: float, r_pv: float, alpha: float) -> float:
 
 
 DEFAULT_VARIANT, DEFAULT_ALPHA, DEFAULT_SEMANTICS = "gated", 0.2, "interplay"
-SEMANTICS = ("interplay", "paper")  # how a solution is read: ours, or the released reward's
 ERROR_KEYS = (*ERROR_TYPES, "wrong_answer", "unparseable")  # per-sample error counts: evaluation, plots
 # reward_error is 1 only when the reward itself failed (an exception inside it, or bad
 # reward_kwargs): it is how a crash that scores 0 stays distinguishable from a wrong answer.
@@ -141,13 +140,14 @@ def _gold_solution(ground_truth: Any, extra_info: Optional[dict]) -> Optional[st
 
 @dataclass(slots=True)
 class _ReleasedReport(Report):
-    """A report whose penalty caps extra steps at max(|V|, 1), as the released reward does (its
-    strict arm zeroes a correct answer over a gold of no steps when anything extra was written)."""
+    """Our report of the released comparison, with its penalty: extra steps capped at max(|V|, 1),
+    so the strict arm zeroes a correct answer over a gold of no steps when anything extra was written."""
+
+    released: Optional[paper.PaperReport] = None
 
     @property
     def penalty(self) -> int:
-        return (len(self.wrong_value) + len(self.wrong_parents) + len(self.missing)
-                + min(len(self.extra), max(self.n_gold, 1)) + int(self.wrong_answer))
+        return self.released.penalty
 
 
 def _interplay(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> tuple[Report, float, float]:
@@ -180,12 +180,14 @@ def _paper(solution_str: Any, ground_truth: Any, extra_info: Optional[dict]) -> 
     else:
         # the penalty's answer term is the graph's (numeric) answer, as in the released reward
         report = _ReleasedReport(found.missing, found.extra, found.wrong_value, found.wrong_parents,
-                                 wrong_answer=found.answer_mismatch, n_gold=found.n_gold, unparseable=got.empty)
+                                 wrong_answer=found.answer_mismatch, n_gold=found.n_gold, unparseable=got.empty,
+                                 released=found)
     report.answer_correct = bool(got.outcome)
     return report, got.outcome, got.process
 
 
 READERS = {"interplay": _interplay, "paper": _paper}
+SEMANTICS = tuple(READERS)  # how a solution is read: ours, or the released reward's
 
 
 def compute_score(data_source=None, solution_str=None, ground_truth=None, extra_info=None, **kwargs) -> dict[str, float]:

@@ -84,18 +84,14 @@ def check_corpus_tokenizer(corpus: str, model: str) -> None:
                                f"model's ({model}): rebuild it with `interplay-verl corpus --tokenizer {model}`")
 
 
-def _tokenizer_path(model: str, out: str) -> Optional[str]:
-    from interplay_verl.tokenizer import rebuilt_on_load, tokenizer_only_copy
-
-    return tokenizer_only_copy(model, os.path.join(os.path.abspath(out), "tokenizer")) if rebuilt_on_load(model) else None
-
-
 def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Optional[str] = None,
                     extra: Sequence[str] = (), block: Optional[int] = None) -> list[str]:
     """verl ``sft_trainer`` overrides for one stage; the config's ``verl:`` entries and ``extra`` win.
 
     ``block``: the corpus's block size, read from its manifest unless given (a configuration
     check composes the overrides before any corpus exists)."""
+    from interplay_verl.tokenizer import verl_tokenizer_path
+
     block = block or corpus_block_size(corpus)
     base = {
         "data.train_files": os.path.abspath(corpus),
@@ -108,7 +104,7 @@ def stage_overrides(cfg: dict, corpus: str, model: str, out: str, val_corpus: Op
         "model.use_remove_padding": True,
         "model.path": os.path.abspath(model),
         # a released checkpoint's tokenizer, loaded as saved by verl's workers (and so re-saved as it was)
-        "model.tokenizer_path": _tokenizer_path(model, out),
+        "model.tokenizer_path": verl_tokenizer_path(model, out),
         "trainer.default_local_dir": os.path.join(os.path.abspath(out), "checkpoints"),
         "trainer.resume_mode": "auto",
         "trainer.total_epochs": 1000,  # the run is bounded by total_training_steps

@@ -59,11 +59,10 @@ def tokenizer_overrides(model: str, out: str) -> list[str]:
     """verl's workers load the tokenizer with AutoTokenizer, which rebuilds a transformers-4 tokenizer
     beside a qwen2 config (the paper's released checkpoints: whole numbers split into digits); a
     copy without the config loads as saved (``tokenizer.load_tokenizer``)."""
-    from interplay_verl.tokenizer import rebuilt_on_load, tokenizer_only_copy
+    from interplay_verl.tokenizer import verl_tokenizer_path
 
-    if not rebuilt_on_load(model):
-        return []
-    return [f"actor_rollout_ref.model.tokenizer_path={tokenizer_only_copy(model, os.path.join(os.path.abspath(out), 'tokenizer'))}"]
+    path = verl_tokenizer_path(model, out)
+    return [f"actor_rollout_ref.model.tokenizer_path={path}"] if path else []
 
 
 def config_command(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1) -> list[str]:
@@ -156,7 +155,7 @@ def run(config_name: str, model: str, train: str, val: str, out: str, device: la
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from interplay_verl.rewards.composite import VARIANTS
+    from interplay_verl.rewards.composite import SEMANTICS, VARIANTS
 
     p = argparse.ArgumentParser(prog="interplay-verl rl", description=__doc__.splitlines()[0],
                                 epilog="Extra arguments are verl main_ppo overrides, e.g. trainer.total_training_steps=5.",
@@ -170,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="stage directory (checkpoints, metrics, hf/, rl.png, manifest)")
     p.add_argument("--variant", choices=sorted(VARIANTS), help="reward variant (config: gated)")
     p.add_argument("--alpha", type=float, help="reward alpha (config: 0.2)")
-    p.add_argument("--semantics", choices=["interplay", "paper"],
+    p.add_argument("--semantics", choices=SEMANTICS,
                    help="how the reward reads a solution: ours, or the released reward's (config: interplay)")
     p.add_argument("--device", choices=["cpu", "gpu"], help="default: cpu for a *_cpu config, else gpu")
     p.add_argument("--n-workers", type=int, help="training processes per node (default: the GPUs torch sees, 1 on CPU)")

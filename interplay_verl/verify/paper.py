@@ -32,6 +32,7 @@ import ast
 import operator
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Optional
 
 MAX_CHARS = 20_000
@@ -225,7 +226,6 @@ def read_graph(text: str) -> PaperGraph:
         cut = body.find("Answer:")
         body = (body[:cut] if cut >= 0 else body).strip()
         temporaries: dict[str, set[str]] = {}
-        local: dict[str, float] = {}
         value: Optional[float] = None
         for a in _ASSIGN.finditer(body):
             target, expr = a.group(1), a.group(2).strip()
@@ -241,11 +241,11 @@ def read_graph(text: str) -> PaperGraph:
                     step.expressions.append(last)
             else:
                 temporaries.setdefault(target, set()).update(used)
-            got = _evaluate(last, {**values, **local})
+            got = _evaluate(last, values)
             if got is None:
                 got = _last_number(a.group(0))
             if got is not None:
-                local[target] = values[target] = got
+                values[target] = got
                 if target == step.letter:
                     value = got
         if value is None:
@@ -308,6 +308,12 @@ def compare(gold: PaperGraph, pred: PaperGraph) -> PaperReport:
     )
 
 
+@lru_cache(maxsize=65536)
+def _gold_graph(text: str) -> PaperGraph:
+    """A gold solution read once: a group's rollouts, and later epochs, share it (never mutated)."""
+    return read_graph(text)
+
+
 @dataclass
 class PaperScore:
     outcome: float
@@ -324,5 +330,5 @@ def score(solution: str, gold_answer: Any, gold_solution: Optional[str]) -> Pape
     empty = not pred.steps and not predicted
     if not (isinstance(gold_solution, str) and gold_solution.strip()):
         return PaperScore(outcome, outcome, None, empty)
-    report = compare(read_graph(gold_solution), pred)
+    report = compare(_gold_graph(gold_solution), pred)
     return PaperScore(outcome, report.process_reward, report, empty)
