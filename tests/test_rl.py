@@ -8,6 +8,7 @@ decisions predictable. Ray tests run one at a time (each starts its own cluster)
 
 import json
 import os
+import random
 from collections import Counter
 
 import pytest
@@ -111,7 +112,7 @@ def test_filter_on_the_tiny_model_writes_set_report_and_plot(tmp_path, tiny_mode
 
 
 def test_edge_pool_states_fractions_and_round_trip():
-    pool = EdgePool(size=10, band=Band(tau_1=0.9, tau_k=0.5, k=16), min_samples=4)
+    pool = EdgePool(size=10, band=Band(tau_1=0.9, tau_k=0.5, k=16), min_samples=4)  # z = 0: point estimate
     for _ in range(4):
         pool.update(0, True)   # always solved
         pool.update(1, False)  # never
@@ -121,9 +122,73 @@ def test_edge_pool_states_fractions_and_round_trip():
     assert [pool.state(i) for i in range(5)] == [SATURATED, OUT_OF_REACH, IN_BAND, UNSETTLED, UNSETTLED]
     assert [pool.skip(i) for i in range(4)] == [True, True, False, False]
     assert pool.fractions() == pytest.approx({SATURATED: 0.1, IN_BAND: 0.1, OUT_OF_REACH: 0.1, "unseen": 0.7})
+    pool.end_step(1)
     again = EdgePool(10, pool.band, 4)
     again.load_state_dict(json.loads(json.dumps(pool.state_dict())))
-    assert again.counts == pool.counts
+    assert again.counts == pool.counts and again.verdicts == pool.verdicts == {0: [1, None], 1: [1, None]}
+
+
+def test_edge_pool_wants_evidence_before_dropping_a_prompt():
+    """At a 10% pass rate, 4 rollouts are all wrong 66% of the time: one such group must not condemn it."""
+    band = Band(tau_1=0.9, tau_k=0.5, k=16)
+    pool = EdgePool(1, band, min_samples=4, z=1.0)
+    fails = 0
+    while not pool.skip(0):
+        for _ in range(4):
+            pool.update(0, False)
+        fails += 4
+    # the Wilson upper bound of 0/n (z = 1) is 1/(n+1): pass@16 < 0.5 needs it below 1 - 0.5**(1/16) = 0.0424
+    assert fails == 24 and pool.state(0) == OUT_OF_REACH
+    rng = random.Random(0)
+    dropped = 0
+    for trial in range(2000):
+        pool = EdgePool(1, band, min_samples=4, z=1.0)
+        for visit in range(5):  # five groups of a prompt the model solves 10% of the time
+            for _ in range(4):
+                pool.update(0, rng.random() < 0.1)
+            dropped += pool.skip(0)
+            if pool.skip(0):
+                break
+    assert dropped / 2000 < 0.02  # the point estimate (z = 0) drops 66% after the first group
+    sure, wins = EdgePool(1, band, min_samples=4, z=1.0), 0
+    while not sure.skip(0):
+        sure.update(0, True)
+        wins += 1
+    assert wins == 10 and sure.state(0) == SATURATED  # Wilson lower bound of 10/10 is 0.909, of 9/9 exactly 0.9
+
+
+def test_edge_pool_verdicts_expire_after_k_steps_or_when_the_op_moves():
+    band = Band(tau_1=0.9, tau_k=0.5, k=16)
+    # prompts 0, 1 of op 5; prompt 2 of op 6; prompt 3 has no op
+    pool = EdgePool(4, band, min_samples=4, retest_every=3, retest_shift=0.2, op_rate_decay=0.0,
+                    op_of={0: 5, 1: 5, 2: 6})
+    step1 = [(0, False)] * 4 + [(1, True)] * 2 + [(1, False)] * 2 + [(2, False)] * 4 + [(3, False)] * 4
+    for index, success in step1:
+        pool.update(index, success)
+    pool.end_step(1, step1)
+    assert pool.op_rate == {5: 0.25, 6: 0.0}
+    assert pool.verdicts == {0: [1, 0.25], 2: [1, 0.0], 3: [1, None]}
+    assert [pool.skip(i) for i in range(4)] == [True, False, True, True]
+    # step 2: only prompt 1 is rolled out, and op 5 now passes 3 of 4 (the model moved)
+    step2 = [(1, True)] * 3 + [(1, False)]
+    for index, success in step2:
+        pool.update(index, success)
+    pool.end_step(2, step2)
+    assert pool.op_rate[5] == 0.75 and 0 not in pool.verdicts and 0 not in pool.counts  # op 5 moved by 0.5
+    assert not pool.skip(0) and pool.skip(2) and pool.skip(3) and pool.retested == 1
+    pool.end_step(3)
+    assert pool.skip(2)  # judged at step 1: not yet 3 steps
+    pool.end_step(4)
+    assert not pool.skip(2) and not pool.skip(3) and pool.retested == 3 and pool.verdicts == {}
+    # samples a fallback batch took anyway can clear a verdict without a retest
+    for _ in range(4):
+        pool.update(2, False)
+    pool.end_step(5)
+    assert pool.verdicts == {2: [5, 0.0]}
+    for _ in range(4):
+        pool.update(2, True)
+    pool.end_step(6)
+    assert pool.verdicts == {} and pool.state(2) == IN_BAND and pool.retested == 3
 
 
 def test_online_config_names_the_bad_key():
@@ -132,6 +197,12 @@ def test_online_config_names_the_bad_key():
         online_config({"interplay": {"online_filter": {"tau1": 0.5}}})
     with pytest.raises(ValueError, match="interplay.online_filter: tau_k=2.0"):
         online_config({"interplay": {"online_filter": {"tau_k": 2.0}}})
+    for key, value, what in (("z", -1, "a number >= 0"), ("retest_every", 0, "a whole number of steps"),
+                             ("retest_every", 2.5, "a whole number"), ("retest_shift", 0, r"in \(0, 1\]"),
+                             ("op_rate_decay", 1, r"in \[0, 1\)"), ("z", "x", "a number >= 0")):
+        with pytest.raises(ValueError, match=f"interplay.online_filter.{key}={value!r}: must be .*{what}"):
+            online_config({"interplay": {"online_filter": {key: value}}})
+    assert online_config({"interplay": {"online_filter": {"retest_every": None, "retest_shift": None}}})["z"] == 1.0
 
 
 def test_reward_means_cover_every_numeric_key():
@@ -260,7 +331,7 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu", timeout=900, extra_env={"SCRIPTED_REWARD_LOG": str(log)},
            extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
                   "data.max_prompt_length=1024", "data.max_response_length=8",
-                  f"reward.custom_reward_function.path={SCRIPTED}"])
+                  f"reward.custom_reward_function.path={SCRIPTED}", "interplay.online_filter.z=0"])
     calls = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
     per_step = 4 * 4  # prompts x rollouts
     assert len(calls) == 6 * per_step
@@ -275,6 +346,11 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     assert last["edge/in_band"] == pytest.approx(4 / 12) and last["edge/fallbacks"] == 0
     assert all(logged[s]["edge/skipped_prompts"] > 0 for s in (4, 5, 6))
     assert last["reward/outcome/mean"] == pytest.approx(0.5)  # op 11 groups: half solved
+    with open(os.path.join(out, "checkpoints", "global_step_6", "edge_pool.json")) as f:
+        pool = json.load(f)
+    # the ops' rates come from the trainer's rollouts, keyed by the rows' extra_info.op
+    assert pool["op_rate"] == {"2": 1.0, "11": 0.5, "20": 0.0} and pool["retested"] == last["edge/retested_total"] == 0
+    assert sorted(map(int, pool["verdicts"])) == [0, 1, 2, 3, 8, 9, 10, 11]  # op 2 and op 20, judged in epoch 1
 
 
 @pytest.mark.slow  # verl GRPO runs
@@ -288,7 +364,8 @@ def test_online_filter_composes_with_verl_dapo_filter(tmp_path, tiny_model):
            extra=["trainer.total_training_steps=6", "data.train_batch_size=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4",
                   "data.max_prompt_length=1024", "data.max_response_length=8",
                   f"reward.custom_reward_function.path={SCRIPTED}",
-                  "algorithm.filter_groups.enable=True", "algorithm.filter_groups.metric=outcome"])
+                  "algorithm.filter_groups.enable=True", "algorithm.filter_groups.metric=outcome",
+                  "interplay.online_filter.z=0"])
     calls = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
     logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
     assert sorted(logged) == [1, 2, 3, 4, 5, 6]

@@ -21,11 +21,16 @@ pool's bookkeeping is ``filters/pool.py``. Configured by
     +interplay.online_filter.k=16
     +interplay.online_filter.metric=outcome     # or verified
     +interplay.online_filter.min_samples=null   # samples before a prompt can leave (null: rollout.n)
+    +interplay.online_filter.z=1.0              # leave only when the Wilson interval is out (0: point estimate)
+    +interplay.online_filter.retest_every=20    # steps after which a skipped prompt is tried again (null: never)
+    +interplay.online_filter.retest_shift=0.15  # ... or sooner, once its op's pass rate moved this much (null: never)
+    +interplay.online_filter.op_rate_decay=0.7  # an op's rate: running mean, this weight on the past
 
 It also logs, every training step and through verl's own logger, the mean of every reward
 component the reward function returns (``reward/<key>/mean``: score, outcome, process,
 verified, each error count; verl itself logs them only at validation) and the pool's shares
-(``edge/saturated``, ``edge/in_band``, ``edge/out_of_reach``, ``edge/unseen``).
+(``edge/saturated``, ``edge/in_band``, ``edge/out_of_reach``, ``edge/unseen``) and how many
+verdicts expired so far (``edge/retested_total``).
 """
 
 from __future__ import annotations
@@ -53,6 +58,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _ops_by_index(dataset) -> dict[int, int]:
+    """extra_info.index -> extra_info.op of the training rows (rows without an op have no op rate)."""
+    frame = getattr(dataset, "dataframe", None)
+    if frame is None or "extra_info" not in getattr(frame, "column_names", ()):
+        return {}
+    out = {}
+    for info in frame["extra_info"]:
+        if isinstance(info, dict) and info.get("index") is not None and info.get("op") is not None:
+            out[int(info["index"])] = int(info["op"])
+    return out
+
+
 @register_trainer(TRAINER_NAME)
 class EdgeOfCompetenceTrainer(PPOTrainerSync):
     """verl's sync trainer, with the pool consulted before generation and updated after each step."""
@@ -68,6 +85,7 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         self._edge_skipped = 0
         self._edge_skipped_total = 0
         self._edge_fallbacks = 0
+        self._edge_outcomes: list[tuple[int, bool]] = []  # this step's (index, solved), for the ops' rates
 
     def _edge_learn(self, keys: list, partition_id: str) -> list[dict]:
         """Count the trajectories ``keys`` in the pool; returns their reward infos."""
@@ -78,7 +96,9 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         metric = self.edge["band"].metric
         for index, info in zip(_plain(data["index"]), infos):
             if metric in info:
-                self.edge_pool.update(int(index), float(info[metric]) == 1.0)
+                success = float(info[metric]) == 1.0
+                self.edge_pool.update(int(index), success)
+                self._edge_outcomes.append((int(index), success))
         return infos
 
     def _build_replay_buffer(self):
@@ -104,7 +124,9 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
     def _init_dataloader(self):
         super()._init_dataloader()
         min_samples = self.edge["min_samples"] or int(self.config.actor_rollout_ref.rollout.n)
-        self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples))
+        self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples), z=self.edge["z"],
+                                  retest_every=self.edge["retest_every"], retest_shift=self.edge["retest_shift"],
+                                  op_rate_decay=self.edge["op_rate_decay"], op_of=_ops_by_index(self.train_dataset))
 
     def _fetch_one_gen_batch(self):
         if not self.edge["enable"]:
@@ -140,7 +162,10 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         with simple_timer("edge", timing_raw):
             infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
         metrics.update(reward_means(infos))
+        self.edge_pool.end_step(self.global_steps, self._edge_outcomes)
+        self._edge_outcomes = []
         metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
+        metrics["edge/retested_total"] = self.edge_pool.retested
         self._edge_skipped_total += self._edge_skipped
         metrics.update({"edge/skipped_prompts": self._edge_skipped, "edge/skipped_prompts_total":
                         self._edge_skipped_total, "edge/fallbacks": self._edge_fallbacks})
