@@ -47,6 +47,8 @@ def test_cpt_and_rl_presets():
     plus = op_weights("11-14_plus")
     assert plus[3] == pytest.approx(0.1 / 9) and plus[14] == pytest.approx(0.9 / 4)
     assert op_weights("2:0.25,7:0.75") == {2: 0.25, 7: 0.75}
+    # the paper's long mid-training run is named with "_plus"; its data is the mixture without it
+    assert op_weights("cpt0.2-uniform_0.8-11-14_plus") == w
 
 
 @pytest.mark.parametrize("spec,message", [
@@ -134,6 +136,11 @@ def test_resume_refuses_a_different_configuration(reference, tmp_path):
     (["--per-op", "1", "--contexts", "zoo,mars"], "unknown context 'mars'"),
     (["--per-op", "1", "--modes", "sideways"], "--modes 'sideways'"),
     (["--per-op", "1", "--ops", "1-5"], "ops must lie in 2..40"),
+    (["--per-op", "1", "--context-ops", "school=2"], "'school' is not one of the contexts (zoo)"),
+    (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school"], "write CONTEXT=OPS"),
+    (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school=1-3"], "--ops 'school=1-3'"),
+    (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school=2:0.5"], "weights sum to 0.5"),
+    (["--rows", "0"], "--rows 0: must be at least 1"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad"
@@ -151,6 +158,28 @@ def test_token_budget_allocates_by_weight(tmp_path):
     tokens = {op: sum(len(r["text"]) / 4 for r in rows if r["op"] == op) for op in (2, 20)}
     assert tokens[2] == pytest.approx(20000, rel=0.25) and tokens[20] == pytest.approx(20000, rel=0.25)
     assert sum(r["op"] == 2 for r in rows) > 3 * sum(r["op"] == 20 for r in rows)  # short problems, many of them
+
+
+def test_context_ops_give_a_context_its_own_op_mixture(tmp_path):
+    """The paper's second context family: A (zoo) over op 2-20, B (school) only at op 2, 10% of rows."""
+    out = tmp_path / "family2"
+    proc = subprocess.run(GEN + ["--ops", "2-20", "--contexts", "zoo:0.9,school:0.1", "--context-ops", "school=2",
+                                 "--rows", "1900", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r for f in sorted(os.listdir(out)) if f.endswith(".parquet") for r in pq.read_table(out / f).to_pylist()]
+    school = [r for r in rows if r["context"] == "school"]
+    assert len(rows) == 1900 and {r["op"] for r in school} == {2} and len(school) == 190
+    # op 2 holds its zoo share (0.9 / 19 of the rows) plus all of school's
+    assert sum(r["op"] == 2 for r in rows) == 90 + 190 and {r["op"] for r in rows} == set(range(2, 21))
+    manifest = json.load(open(out / "manifest.json"))
+    assert manifest["config"]["context_ops"] == {"school": {"spec": "2", "op_weights": {"2": 1.0}}}
+    # --rows follows the op weights: 11-14_plus replays op 2-10 in 10% of the rows
+    plus = tmp_path / "plus"
+    proc = subprocess.run(GEN + ["--ops", "11-14_plus", "--rows", "360", "--out", str(plus), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ops = [r["op"] for f in sorted(os.listdir(plus)) if f.endswith(".parquet") for r in pq.read_table(plus / f).to_pylist()]
+    assert sum(op <= 10 for op in ops) == 36 and sum(op == 12 for op in ops) == 81
 
 
 # ------------------------------------------------------------------ splits

@@ -104,7 +104,11 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
     for sets, message in ((["pretrain.ops=2-x"], "pretrain.ops: mixture .2-x."), (["filter.k=64"], "filter.k=64 > filter.n_max=16"),
                           (["evaluate.splits=[id,hard]"], "evaluate.splits"),
                           (["rl.overrides=[actor_rollout_ref.rollout.nn=2]"], "rl: verl rejects the overrides"),
-                          (["pretrain.overrides=[optim.lrr=1]"], "pretrain.overrides: verl rejects")):
+                          (["pretrain.overrides=[optim.lrr=1]"], "pretrain.overrides: verl rejects"),
+                          (["pretrain.context_ops.school=2"], r"pretrain.context_ops.school: 'school' is not one of "
+                                                               r"data.contexts \(zoo\)"),
+                          (["data.contexts=zoo:0.9,school:0.1", "midtrain.context_ops.school=5-3"],
+                           r"midtrain.context_ops.school: mixture .5-3.: empty op range 5-3")):
         with pytest.raises(PipelineConfigError, match=message):
             validate(load(tiny, sets, environ={}))
 

@@ -73,6 +73,8 @@ class DataConfig:
 class PretrainConfig:
     ops: str = MISSING
     tokens: int = MISSING
+    # a context's own op mixture, e.g. {school: "2"}: B seen only at op 2 while data.contexts' others follow ops
+    context_ops: dict[str, str] = field(default_factory=dict)
     config: str = MISSING  # recipes/configs/pretrain_*.yaml
     overrides: list[str] = field(default_factory=list)  # verl sft_trainer overrides
 
@@ -298,6 +300,13 @@ def validate(cfg) -> None:
         guard(key, lambda key=key: op_weights(pick(cfg, key)))
     for key in ("data.contexts", "filter.contexts"):
         guard(key, lambda key=key: [load_context(c) for c in context_weights(pick(cfg, key))])
+    shares = context_weights(cfg.data.contexts)
+    for section in ("pretrain", "midtrain"):
+        for name, spec in pick(cfg, f"{section}.context_ops").items():
+            key = f"{section}.context_ops.{name}"
+            if name not in shares:
+                raise PipelineConfigError(f"{key}: {name!r} is not one of data.contexts ({', '.join(shares)})")
+            guard(key, lambda spec=spec: op_weights(str(spec)))
     guard("evaluate.contexts", lambda: [load_context(c) for c in cfg.evaluate.contexts])
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]

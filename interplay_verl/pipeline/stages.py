@@ -75,11 +75,11 @@ def data(run) -> None:
     c, d, f, e = run.cfg, run.cfg.data, run.cfg.filter, run.cfg.evaluate
     common = {"workers": d.workers, "resume": True, "quiet": True}
     generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
-             contexts=d.contexts, seed=c.seed, **common)
+             contexts=d.contexts, context_ops=dict(c.pretrain.context_ops), seed=c.seed, **common)
     train = [run.path("data", "pretrain")]
     if c.midtrain.enable:
         generate(run.path("data", "midtrain"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
-                 contexts=d.contexts, seed=c.seed + 1, **common)
+                 contexts=d.contexts, context_ops=dict(c.midtrain.context_ops), seed=c.seed + 1, **common)
         train.append(run.path("data", "midtrain"))
     if d.candidates_from:
         _select(resolve(d.candidates_from), run.path("data", "candidates_all"), f, train)
@@ -210,8 +210,9 @@ def report(run) -> None:
 
 
 for _stage in (
-    Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens", "midtrain.enable",
-                         "midtrain.ops", "midtrain.tokens", "filter.ops", "filter.modes", "filter.contexts",
+    Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
+                         "pretrain.context_ops", "midtrain.enable", "midtrain.ops", "midtrain.tokens",
+                         "midtrain.context_ops", "filter.ops", "filter.modes", "filter.contexts",
                          "filter.candidates_per_op", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
                          "evaluate.per_op", "data.candidates_from", "data.eval_from")),
     Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),

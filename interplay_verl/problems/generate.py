@@ -76,19 +76,36 @@ def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenize
 
 
 def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], per_op: Optional[int],
-         tokens: Optional[int], shard_size: int, tokenizer: Optional[str] = None) -> list[Shard]:
-    if (per_op is None) == (tokens is None):
-        raise ValueError("give exactly one of --per-op and --tokens")
+         tokens: Optional[int], shard_size: int, tokenizer: Optional[str] = None,
+         context_ops: Optional[dict[str, dict[int, float]]] = None, rows: Optional[int] = None) -> list[Shard]:
+    """The shards of a generation: rows per op (``per_op`` each, ``rows`` split by the op weights, or a
+    ``tokens`` budget split by them), then per mode, then per context holding that op.
+
+    ``context_ops`` gives a context its own op mixture (the paper's context B seen only at op 2 while
+    A covers op 2-20); the mixture over (context, op) is then share(context) x weight(op | context)."""
+    if sum(x is not None for x in (per_op, tokens, rows)) != 1:
+        raise ValueError("give exactly one of --per-op, --rows and --tokens")
+    context_ops = context_ops or {}
+    joint = {c: context_ops.get(c, ops) for c in contexts}  # each context's op mixture
+    op_share = {}
+    for c, weights in joint.items():
+        for op, w in weights.items():
+            op_share[op] = op_share.get(op, 0.0) + contexts[c] * w
+    op_share = {op: op_share[op] for op in sorted(op_share)} if context_ops else ops
     if per_op is not None:
-        per_op_counts = {op: per_op * len(modes) for op in ops}
+        per_op_counts = {op: per_op * len(modes) for op in op_share}
+    elif rows is not None:
+        per_op_counts = {op: n for op, n in allocate(rows, op_share).items() if n > 0}
     else:
-        est = estimate_tokens(ops, modes, next(iter(contexts)), tokenizer)
-        per_op_counts = {op: max(1, round(w * tokens / est[op])) for op, w in ops.items()}
+        est = estimate_tokens(op_share, modes, next(iter(contexts)), tokenizer)
+        per_op_counts = {op: max(1, round(w * tokens / est[op])) for op, w in op_share.items()}
     shards = []
     names = {c: load_context(c).name for c in contexts}
     for op, n in per_op_counts.items():
+        holders = contexts if not context_ops else {c: contexts[c] * joint[c].get(op, 0.0) / op_share[op]
+                                                    for c in contexts if joint[c].get(op, 0.0) > 0}
         for mode, n_mode in allocate(n, {m: 1 / len(modes) for m in modes}).items():
-            for context, n_ctx in allocate(n_mode, contexts).items():
+            for context, n_ctx in allocate(n_mode, holders).items():
                 for number, start in enumerate(range(0, n_ctx, shard_size)):
                     shards.append(Shard(context, names[context], mode, op, start, min(shard_size, n_ctx - start), number))
     return shards
@@ -134,13 +151,15 @@ def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str
 
 
 def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Optional[int] = None,
-             modes: str = "forward", contexts: str = "zoo", seed: int = 0, workers: int = 1, ray: bool = False,
+             rows: Optional[int] = None, modes: str = "forward", contexts: str = "zoo",
+             context_ops: Optional[dict[str, str]] = None, seed: int = 0, workers: int = 1, ray: bool = False,
              shard_size: int = 5000, tokenizer: Optional[str] = None, resume: bool = False,
              quiet: bool = False) -> dict:
     """Generate the rows of an op/context/mode mixture into parquet shards under ``out`` (+ manifest).
 
-    Exactly one of ``per_op`` (problems per op and mode) and ``tokens`` (a budget split by the
-    mixture's weights) sizes the run. ``resume`` finishes a killed run with the same plan."""
+    Exactly one of ``per_op`` (problems per op and mode), ``rows`` (a total split by the mixture's
+    weights) and ``tokens`` (a budget split by them) sizes the run. ``context_ops`` maps a context to
+    its own op mixture (others follow ``ops``). ``resume`` finishes a killed run with the same plan."""
     from tqdm import tqdm
 
     from interplay_verl.manifest import write_manifest
@@ -150,21 +169,35 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     bad = [m for m in mode_list if m not in MODES]
     if bad or not mode_list:
         raise MixtureError(f"--modes {modes!r}: use forward, reverse or both")
-    if (per_op is None) == (tokens is None):
-        raise MixtureError("give exactly one of --per-op and --tokens")
+    if sum(x is not None for x in (per_op, tokens, rows)) != 1:
+        raise MixtureError("give exactly one of --per-op, --rows and --tokens")
+    for name, value in (("--per-op", per_op), ("--rows", rows), ("--tokens", tokens)):
+        if value is not None and value < 1:
+            raise MixtureError(f"{name} {value}: must be at least 1")
     context_shares = {}
     for name, w in context_weights(contexts).items():
         load_context(name)  # validates built-ins and user files alike
         context_shares[name] = w
     weights = op_weights(ops)
-    if not all(2 <= op <= MAX_OP for op in weights):
-        raise MixtureError(f"--ops {ops!r}: ops must lie in 2..{MAX_OP}")
-    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer)
+    own_ops = {}
+    for name, spec in (context_ops or {}).items():
+        if name not in context_shares:
+            raise MixtureError(f"--context-ops {name}={spec}: {name!r} is not one of the contexts "
+                               f"({', '.join(context_shares)})")
+        own_ops[name] = op_weights(str(spec))
+    for spec, table in ((ops, weights), *((f"{c}={s}", own_ops[c]) for c, s in (context_ops or {}).items())):
+        if not all(2 <= op <= MAX_OP for op in table):
+            raise MixtureError(f"--ops {spec!r}: ops must lie in 2..{MAX_OP}")
+    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer, own_ops, rows)
 
     os.makedirs(out, exist_ok=True)
     config = {"ops": ops, "op_weights": weights, "contexts": context_shares, "modes": mode_list, "per_op": per_op,
               "tokens": tokens, "shard_size": shard_size, "tokenizer": tokenizer,
               "generator_version": GENERATOR_VERSION}
+    if own_ops:  # only when used: a plan written before these options existed still resumes
+        config["context_ops"] = {c: {"spec": str(context_ops[c]), "op_weights": w} for c, w in own_ops.items()}
+    if rows is not None:
+        config["rows"] = rows
     plan_doc = json.dumps({"config": config, "seed": seed, "shards": [asdict(s) for s in shards]},
                           sort_keys=True, indent=1)
     plan_path = os.path.join(out, PLAN_FILE)
@@ -201,11 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "preset (id2-10_0.2easy_0.3medium_0.5hard, cpt0.2-uniform_0.8-11-14) or table (2:0.5,3:0.5)")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--per-op", type=int, help="problems per op and per mode")
+    size.add_argument("--rows", type=int, help="problems in all, split over ops by the mixture weights")
     size.add_argument("--tokens", type=int, help="token budget, split over ops by the mixture weights")
     p.add_argument("--tokenizer", help="HF tokenizer dir to count tokens with (default: ~4 characters per token)")
     p.add_argument("--modes", default="forward", help="forward, reverse or forward,reverse")
     p.add_argument("--contexts", default="zoo", help=f"built-ins {','.join(BUILTIN)} or context files; "
                    "uniform (zoo,school) or weighted (zoo:0.99,school:0.01)")
+    p.add_argument("--context-ops", action="append", default=[], metavar="CONTEXT=OPS",
+                   help="a context's own op mixture, e.g. school=2 (B only at op 2) or zoo=2-20; repeatable")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (parquet shards, plan.json, manifest.json)")
     p.add_argument("--workers", type=int, default=1, help="local processes")
@@ -220,8 +256,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from interplay_verl.command import report
 
-    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops")}
-    return report("generate", lambda: generate(args.out, args.ops, **options), (MixtureError, ContextError, ValueError))
+    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops")}
+
+    def work() -> dict:
+        own = {}
+        for item in args.context_ops:
+            name, sep, spec = item.partition("=")
+            if not sep or not name.strip() or not spec.strip():
+                raise MixtureError(f"--context-ops {item!r}: write CONTEXT=OPS, e.g. school=2")
+            if name.strip() in own:
+                raise MixtureError(f"--context-ops: {name.strip()!r} given twice")
+            own[name.strip()] = spec.strip()
+        return generate(args.out, args.ops, context_ops=own, **options)
+
+    return report("generate", work, (MixtureError, ContextError, ValueError))
 
 
 if __name__ == "__main__":

@@ -42,13 +42,15 @@ def _checked(name: str, weights: dict[int, float], shares: list[float]) -> dict[
 
 
 _ID = re.compile(r"id2-10_([\d.]+)easy_([\d.]+)medium_([\d.]+)hard")
-_CPT = re.compile(r"cpt([\d.]+)-uniform_([\d.]+)-(\d+)-(\d+)")
-_RANGE = re.compile(r"(\d+)-(\d+)(_plus)?")
+# "_plus" on a mid-training name is the paper's one long 20B-token run of the same mixture (checkpoints
+# every 1% for the compute study), not a preset of its own; its data is the mixture without "_plus"
+_CPT = re.compile(r"cpt([\d.]+)-uniform_([\d.]+)-(\d+)-(\d+)(?:_plus)?")
+_RANGE = re.compile(r"(\d+)(?:-(\d+))?(_plus)?")  # "2-20", "11-14_plus", or one op: "2"
 _TABLE = re.compile(r"\d+\s*:\s*[\d.]+(\s*,\s*\d+\s*:\s*[\d.]+)*")
 
 
 def op_weights(spec: str) -> dict[int, float]:
-    """Preset name, op range ("2-20", "11-14_plus") or table ("2:0.5,3:0.5") -> {op: weight}."""
+    """Preset name, op range ("2-20", "11-14_plus", "2") or table ("2:0.5,3:0.5") -> {op: weight}."""
     spec = spec.strip()
     try:
         if m := _ID.fullmatch(spec):
@@ -58,7 +60,7 @@ def op_weights(spec: str) -> dict[int, float]:
             p, q, lo, hi = float(m[1]), float(m[2]), int(m[3]), int(m[4])
             return _checked(spec, _add(_uniform(2, 10, p), _uniform(lo, hi, q)), [p, q])
         if m := _RANGE.fullmatch(spec):
-            lo, hi = int(m[1]), int(m[2])
+            lo, hi = int(m[1]), int(m[2] or m[1])
             if m[3]:  # RL with 10% replay of in-distribution data
                 return _checked(spec, _add(_uniform(2, 10, 0.1), _uniform(lo, hi, 0.9)), [0.1, 0.9])
             return _checked(spec, _uniform(lo, hi, 1.0), [1.0])
@@ -75,8 +77,8 @@ def op_weights(spec: str) -> dict[int, float]:
             raise
         raise MixtureError(f"mixture {spec!r}: {exc}") from None
     raise MixtureError(
-        f"mixture {spec!r}: not a preset (id2-10_<e>easy_<m>medium_<h>hard, cpt<p>-uniform_<q>-<lo>-<hi>), "
-        "an op range (2-20, 11-14_plus) or a table (2:0.5,3:0.5)"
+        f"mixture {spec!r}: not a preset (id2-10_<e>easy_<m>medium_<h>hard, cpt<p>-uniform_<q>-<lo>-<hi>[_plus]), "
+        "an op range (2-20, 11-14_plus, 2) or a table (2:0.5,3:0.5)"
     )
 
 
