@@ -7,4 +7,4 @@
 #   PROFILE=paper NO_SETUP=1 bash recipes/pretrain.sh         # the paper's scale, on a GPU node
 #
 # Then `bash recipes/midtrain.sh`, `bash recipes/rl.sh`; or all of it: `bash recipes/cpt_then_rl.sh`.
-exec bash "$(dirname "${BASH_SOURCE[0]}")/cpt_then_rl.sh" --only data,tokenizer,corpus,init,pretrain "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/cpt_then_rl.sh" --only eval_sets,data,tokenizer,corpus,init,pretrain "$@"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from interplay_verl.corpus import CorpusError, build, pack
-from interplay_verl.data.rows import RowsError, iter_texts
+from interplay_verl.data.rows import RowsError, iter_texts, load_rows
 from interplay_verl.data.packed import PackedCorpusDataset, block_tensors
 from interplay_verl.problems.generate import main as generate_main
 from interplay_verl.tokenizer import TAGS, check_round_trip
@@ -48,6 +48,18 @@ def test_tokenizer_from_generated_text(generated):
     assert {tok.unk_token, tok.pad_token, tok.bos_token, tok.eos_token} == {"[UNK]", "[PAD]", "[BOS]", "[EOS]"}
     with open(os.path.join(tok_dir, "manifest.json")) as f:
         assert json.load(f)["round_trip_checked"] == len(texts)
+
+
+def test_corpus_leaves_out_held_out_ids(generated):
+    root, rows, tok_dir = generated
+    ids = [r["id"] for r in load_rows(rows, columns=["id"])]
+    held = set(ids[::10])  # every tenth row is an evaluation problem
+    stats = build(rows, tok_dir, str(root / "held"), block_size=2048, quiet=True, exclude_ids=held)
+    assert stats["held_out"] == len(held) and stats["documents"] == len(ids) - len(held)
+    texts = list(iter_texts(rows, skip_ids=held))
+    assert len(texts) == len(ids) - len(held) and texts[0] == next(iter_texts(rows, limit=2, skip_ids={ids[0]}))
+    assert list(iter_texts(rows, limit=3, skip_ids={ids[1]})) == [t for i, t in enumerate(iter_texts(rows, limit=4))
+                                                                 if i != 1]
 
 
 def test_corpus_blocks_hold_every_document_whole(generated):

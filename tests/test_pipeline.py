@@ -114,16 +114,24 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
 
 
 def test_stage_keys_change_downstream_only():
+    """Keys are cut where a study's arms part ways: RL settings leave the base and the eval sets alone."""
     tiny = os.path.join(PROFILES, "tiny.yaml")
     base = stage_keys(load(tiny, environ={}))
-    rl = stage_keys(load(tiny, ["rl.variant=outcome"], environ={}))
-    assert [s for s in STAGES if base[s] != rl[s]] == ["rl", "evaluate", "report"]
-    data = stage_keys(load(tiny, ["pretrain.tokens=5"], environ={}))
-    assert [s for s in STAGES if base[s] == data[s]] == []  # everything depends on the data
-    ev = stage_keys(load(tiny, ["evaluate.n_samples=9"], environ={}))
-    assert [s for s in STAGES if base[s] != ev[s]] == ["evaluate", "report"]
-    sets = stage_keys(load(tiny, ["evaluate.per_op=9"], environ={}))  # the eval sets are data
-    assert [s for s in STAGES if base[s] == sets[s]] == []
+
+    def changed(*sets):
+        keys = stage_keys(load(tiny, list(sets), environ={}))
+        return [s for s in STAGES if base[s] != keys[s]]
+
+    assert changed("rl.variant=outcome") == ["rl", "evaluate", "report"]
+    after_pretrain = ["mid_data", "midtrain", "candidates", "filter", "rl", "evaluate", "report"]
+    # the pre-trained base is shared by arms that differ in RL data, filter or mid-training
+    assert changed("filter.ops=5-6") == ["candidates", "filter", "rl", "evaluate", "report"]
+    assert changed("filter.enable=false") == ["filter", "rl", "evaluate", "report"]
+    assert changed("midtrain.enable=false") == ["mid_data", "midtrain", "candidates", "filter", "rl", "evaluate", "report"]
+    assert changed("midtrain.ops=5-6") == after_pretrain
+    assert changed("pretrain.tokens=5") == ["data", "tokenizer", "corpus", "init", "pretrain", *after_pretrain]
+    assert changed("evaluate.n_samples=9") == ["evaluate", "report"]
+    assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 
 
 def write_profile(base: str, sections: dict, tmp=None) -> str:
@@ -152,7 +160,7 @@ def test_a_stage_added_through_the_table_runs_in_the_pipeline(tmp_path):
         op: int = 2
 
     def count(run) -> None:  # reads what upstream wrote, writes its own directory
-        rows = [r for r in load_rows(run.path("data", "eval")) if r["op"] == run.cfg.count.op]
+        rows = [r for r in load_rows(run.path("eval_sets")) if r["op"] == run.cfg.count.op]
         os.makedirs(run.path("count"), exist_ok=True)
         with open(run.path("count", "n.txt"), "w") as f:
             f.write(f"{len(rows)}\n")
@@ -162,12 +170,12 @@ def test_a_stage_added_through_the_table_runs_in_the_pipeline(tmp_path):
             raise ValueError(f"count.op={cfg.count.op}: ops start at 2")
 
     register_section("count", CountConfig, check)
-    register_stage(Stage("count", count, settings=("count.op",), upstream=("data",)))
+    register_stage(Stage("count", count, settings=("count.op",), upstream=("eval_sets",)))
     try:
         smoke = os.path.join(PROFILES, "smoke.yaml")
         cfg = load(smoke, ["count.op=3"], environ={})
-        first = Pipeline(cfg, out=str(tmp_path)).run(only=["data", "count"])
-        assert list(first["seconds"]) == ["data", "count"]
+        first = Pipeline(cfg, out=str(tmp_path)).run(only=["eval_sets", "count"])
+        assert list(first["seconds"]) == ["eval_sets", "count"]
         per_op = load(smoke, environ={}).evaluate.per_op
         assert (tmp_path / "count" / "n.txt").read_text() == f"{per_op}\n"
         record = json.loads((tmp_path / "count" / "manifest.json").read_text())["pipeline"]
@@ -221,10 +229,11 @@ def test_stage_recipes_are_the_pipeline_with_only(tmp_path):
 
     first = check("pretrain.sh")
     assert first.returncode == 0, first.stderr[-2000:]
-    assert json.loads(first.stdout.strip().splitlines()[-1])["to_run"] == ["data", "tokenizer", "corpus", "init",
-                                                                          "pretrain"]
+    assert json.loads(first.stdout.strip().splitlines()[-1])["to_run"] == ["eval_sets", "data", "tokenizer", "corpus",
+                                                                          "init", "pretrain"]
     rl = check("rl.sh")  # nothing before it has run
-    assert rl.returncode == 2 and "stage 'filter' needs ['midtrain'] first" in rl.stderr, rl.stderr[-2000:]
+    assert rl.returncode == 2 and "stage 'candidates' needs ['data', 'mid_data', 'eval_sets'] first" in rl.stderr, \
+        rl.stderr[-2000:]
 
 
 # ------------------------------------------------------------------ end to end (Ray; one at a time)
@@ -248,7 +257,7 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     assert not (out / "rl" / "manifest.json").exists()
     names = list(STAGES)
     done = {s: (out / s / "manifest.json").stat().st_mtime for s in names[:names.index("rl")]}
-    assert len(done) == 7  # data ... filter finished before the kill
+    assert len(done) == 10  # eval_sets ... filter finished before the kill
 
     second = subprocess.run(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
                             capture_output=True, text=True, timeout=1500)

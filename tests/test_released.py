@@ -440,21 +440,24 @@ def test_a_profile_draws_candidates_and_evaluation_from_imported_rows(imported, 
     rows = str(imported[0] / "out")
     sets = [f"data.candidates_from={rows}", f"data.eval_from={rows}", "filter.ops=2-3", "filter.contexts=zoo,school",
             "filter.modes=[forward,reverse]", "filter.candidates_per_op=1", "evaluate.splits=[id]",
-            "evaluate.contexts=[zoo,school,festival]", "evaluate.modes=[forward,reverse]", "evaluate.per_op=5"]
+            "midtrain.enable=false", "evaluate.contexts=[zoo,festival]", "evaluate.modes=[forward,reverse]",
+            "evaluate.per_op=5"]
     cfg = load(os.path.join(PROFILES_DIR, "smoke.yaml"), sets, environ={})
-    Pipeline(cfg, out=str(tmp_path)).run(only=["data"])
-    candidates = load_rows(str(tmp_path / "data" / "candidates"), columns=("op", "context", "mode", "generator_version"))
+    Pipeline(cfg, out=str(tmp_path)).run(only=["eval_sets", "data", "candidates"])
+    # the evaluation problems are drawn first (every zoo and festival row), the candidates from the rest
+    evaluation = load_rows(str(tmp_path / "eval_sets"), columns=("op", "context", "mode", "generator_version"))
+    assert sorted((r["op"], r["context"], r["mode"]) for r in evaluation) == [
+        (2, "zoo", "forward"), (3, "festival", "forward"), (3, "festival", "reverse"), (3, "zoo", "reverse")]
+    assert {r["generator_version"] for r in evaluation} == {"paper"}
+    candidates = load_rows(str(tmp_path / "candidates"), columns=("op", "context", "mode", "generator_version"))
     assert sorted((r["op"], r["context"], r["mode"]) for r in candidates) == [
-        (2, "school", "forward"), (2, "school", "reverse"), (2, "zoo", "forward"), (3, "zoo", "reverse")]
+        (2, "school", "forward"), (2, "school", "reverse")]
     assert {r["generator_version"] for r in candidates} == {"paper"}
-    # the same rows for both: evaluation takes what the candidates did not (every zoo and school row)
-    evaluation = load_rows(str(tmp_path / "data" / "eval"), columns=("op", "context", "mode", "generator_version"))
-    assert sorted((r["op"], r["mode"]) for r in evaluation) == [(3, "forward"), (3, "reverse")]
-    assert {(r["context"], r["generator_version"]) for r in evaluation} == {("festival", "paper")}
     only_taken = [*sets[:-3], "evaluate.contexts=[zoo,school]", "evaluate.modes=[forward,reverse]", "evaluate.per_op=5"]
-    with pytest.raises(ValueError, match=r"evaluation split id: .*no rows at ops .* outside the \d+ excluded ids"):
+    with pytest.raises(ValueError, match=r"no rows at ops \[2, 3\], contexts \['school', 'zoo'\], .* outside the \d+ "
+                                         r"excluded ids"):
         Pipeline(load(os.path.join(PROFILES_DIR, "smoke.yaml"), only_taken, environ={}),
-                 out=str(tmp_path / "taken")).run(only=["data"])
+                 out=str(tmp_path / "taken")).run(only=["eval_sets", "data", "candidates"])
     with pytest.raises(PipelineConfigError, match=r"data.eval_from: .*nowhere: no parquet shards"):
         validate(load(os.path.join(PROFILES_DIR, "smoke.yaml"), ["data.eval_from=/nowhere"], environ={}))
 

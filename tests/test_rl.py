@@ -141,9 +141,9 @@ def test_edge_pool_wants_evidence_before_dropping_a_prompt():
     assert fails == 24 and pool.state(0) == OUT_OF_REACH
     rng = random.Random(0)
     dropped = 0
-    for trial in range(2000):
+    for _ in range(2000):
         pool = EdgePool(1, band, min_samples=4, z=1.0)
-        for visit in range(5):  # five groups of a prompt the model solves 10% of the time
+        for _group in range(5):  # five groups of a prompt the model solves 10% of the time
             for _ in range(4):
                 pool.update(0, rng.random() < 0.1)
             dropped += pool.skip(0)

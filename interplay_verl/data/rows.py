@@ -48,14 +48,20 @@ def _columns(path: str, wanted: Sequence[str]) -> None:
         raise RowsError(f"{path}: no column(s) {missing} (has {', '.join(names)})")
 
 
-def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None) -> Iterator[str]:
-    """One column of every row, streamed file by file (a 10B-token corpus never sits in memory)."""
+def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None,
+               skip_ids: Optional[set] = None) -> Iterator[str]:
+    """One column of every row, streamed file by file (a 10B-token corpus never sits in memory);
+    rows whose id is in ``skip_ids`` are left out (``limit`` counts the rows yielded)."""
     import pyarrow.parquet as pq
 
     n = 0
     for path in row_files(rows):
-        _columns(path, [column])
-        for text in pq.read_table(path, columns=[column]).column(column).to_pylist():
+        _columns(path, [column, "id"] if skip_ids else [column])
+        table = pq.read_table(path, columns=[column, "id"] if skip_ids else [column])
+        ids = table.column("id").to_pylist() if skip_ids else None
+        for i, text in enumerate(table.column(column).to_pylist()):
+            if ids is not None and ids[i] in skip_ids:
+                continue
             if limit is not None and n >= limit:
                 return
             n += 1

@@ -86,7 +86,10 @@ class MidtrainConfig(PretrainConfig):
 
 @dataclass
 class FilterConfig:
+    """The RL candidates (ops, modes, contexts, how many) and the offline edge filter over them."""
+
     ops: str = MISSING
+    enable: bool = True  # false: RL trains on every candidate (the paper's protocol), no band
     modes: list[str] = field(default_factory=lambda: ["forward"])
     contexts: str = "zoo"
     candidates_per_op: int = MISSING

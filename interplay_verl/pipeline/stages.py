@@ -1,6 +1,7 @@
 """The stage table: every stage of the study, what it reads and writes, and what it depends on.
 
-    data -> tokenizer -> corpus -> init -> pretrain -> midtrain -> filter -> rl -> evaluate -> report
+    eval_sets -> data -> tokenizer -> corpus -> init -> pretrain -> mid_data -> midtrain -> candidates
+              -> filter -> rl -> evaluate -> report
 
 A stage is one ``Stage`` entry: its name (also its output directory, ``<out>/<name>/``), the
 configuration keys its outputs depend on, the stages upstream of it, and a function that
@@ -51,7 +52,9 @@ def unregister_stage(name: str) -> None:
 
 
 # ------------------------------------------------------------------ the study's stages
-# Each reads ``run.cfg`` (the typed configuration) and paths under ``run.path(...)``.
+# Each reads ``run.cfg`` (the typed configuration) and paths under ``run.path(...)``. Stages are cut
+# where arms of a study part ways (``interplay-verl study`` shares a stage between arms whose keys
+# match): the evaluation problems and the pre-trained base depend on nothing RL or mid-training set.
 
 
 def _rl_start(run) -> str:
@@ -66,35 +69,63 @@ def checkpoints(run) -> list[tuple[str, str]]:
     return out + [("rl", run.path("rl", "hf"))]
 
 
-def data(run) -> None:
-    """Pre-/mid-training rows, RL candidates not in them, and evaluation rows disjoint from both."""
+def eval_sets(run) -> None:
+    """The held-out problems, first: every arm of a study is scored on the same ones, and every
+    training and RL set made after them leaves them out."""
     from interplay_verl.data.eval_sets import write_eval_sets
-    from interplay_verl.data.splits import exclude
-    from interplay_verl.problems.generate import generate
 
-    c, d, f, e = run.cfg, run.cfg.data, run.cfg.filter, run.cfg.evaluate
-    common = {"workers": d.workers, "resume": True, "quiet": True}
-    generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
-             contexts=d.contexts, context_ops=dict(c.pretrain.context_ops), seed=c.seed, **common)
-    train = [run.path("data", "pretrain")]
-    if c.midtrain.enable:
-        generate(run.path("data", "midtrain"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
-                 contexts=d.contexts, context_ops=dict(c.midtrain.context_ops), seed=c.seed + 1, **common)
-        train.append(run.path("data", "midtrain"))
-    if d.candidates_from:
-        _select(resolve(d.candidates_from), run.path("data", "candidates_all"), f, train)
-    else:
-        generate(run.path("data", "candidates_all"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
-                 contexts=f.contexts, seed=c.seed + 2, **common)
-    exclude(run.path("data", "candidates_all"), train, run.path("data", "candidates", "rows.parquet"))
-    write_eval_sets(run.path("data", "eval"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
-                    disjoint_from=[*train, run.path("data", "candidates")],
+    d, e = run.cfg.data, run.cfg.evaluate
+    write_eval_sets(run.path("eval_sets"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
                     source=resolve(d.eval_from) if d.eval_from else None)
 
 
-def _select(source: str, out: str, f, train: list[str]) -> None:
+def data(run) -> None:
+    """The pre-training rows."""
+    from interplay_verl.problems.generate import generate
+
+    c, d = run.cfg, run.cfg.data
+    generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
+             contexts=d.contexts, context_ops=dict(c.pretrain.context_ops), seed=c.seed, workers=d.workers,
+             resume=True, quiet=True)
+
+
+def mid_data(run) -> None:
+    """The mid-training rows and their corpus (evaluation problems left out)."""
+    from interplay_verl.corpus import build
+    from interplay_verl.data.rows import read_ids
+    from interplay_verl.problems.generate import generate
+
+    c, d = run.cfg, run.cfg.data
+    generate(run.path("mid_data", "rows"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
+             contexts=d.contexts, context_ops=dict(c.midtrain.context_ops), seed=c.seed + 1, workers=d.workers,
+             resume=True, quiet=True)
+    build(run.path("mid_data", "rows"), run.path("tokenizer"), run.path("mid_data", "corpus"), d.block_size,
+          quiet=run.quiet, exclude_ids=read_ids(run.path("eval_sets")))
+
+
+def _training_rows(run) -> list[str]:
+    return [run.path("data", "pretrain")] + ([run.path("mid_data", "rows")] if run.cfg.midtrain.enable else [])
+
+
+def candidates(run) -> None:
+    """RL candidates: generated (or drawn from ``data.candidates_from``), minus every training row and
+    every evaluation problem."""
+    from interplay_verl.data.splits import exclude
+    from interplay_verl.problems.generate import generate
+
+    c, d, f = run.cfg, run.cfg.data, run.cfg.filter
+    train = _training_rows(run)
+    if d.candidates_from:
+        _select(resolve(d.candidates_from), run.path("candidates", "pool"), f, [*train, run.path("eval_sets")])
+    else:
+        generate(run.path("candidates", "pool"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
+                 contexts=f.contexts, seed=c.seed + 2, workers=d.workers, resume=True, quiet=True)
+    exclude(run.path("candidates", "pool"), [*train, run.path("eval_sets")], run.path("candidates", "rows.parquet"))
+
+
+def _select(source: str, out: str, f, banned: list[str]) -> None:
     """RL candidates drawn from existing rows: ``filter.candidates_per_op`` per op, context and mode,
-    none of them in the training data."""
+    none of them in the ``banned`` row sets (training rows, evaluation problems)."""
     import pyarrow as pa
 
     from interplay_verl.atomic import atomic_write_parquet
@@ -102,7 +133,7 @@ def _select(source: str, out: str, f, train: list[str]) -> None:
     from interplay_verl.problems.mixtures import context_weights, op_weights
 
     rows = select_rows(source, sorted(op_weights(f.ops)), sorted(context_weights(f.contexts)), f.modes,
-                       f.candidates_per_op, exclude=set().union(*(read_ids(p) for p in train)))
+                       f.candidates_per_op, exclude=set().union(*(read_ids(p) for p in banned)))
     atomic_write_parquet(pa.Table.from_pylist([{k: r[k] for k in schema().names} for r in rows], schema=schema()),
                          os.path.join(out, "rows.parquet"))
 
@@ -115,10 +146,10 @@ def tokenizer(run) -> None:
 
 def corpus(run) -> None:
     from interplay_verl.corpus import build
+    from interplay_verl.data.rows import read_ids
 
-    for name in ("pretrain", "midtrain") if run.cfg.midtrain.enable else ("pretrain",):
-        build(run.path("data", name), run.path("tokenizer"), run.path("corpus", name), run.cfg.data.block_size,
-              quiet=run.quiet)
+    build(run.path("data", "pretrain"), run.path("tokenizer"), run.path("corpus", "pretrain"), run.cfg.data.block_size,
+          quiet=run.quiet, exclude_ids=read_ids(run.path("eval_sets")))
 
 
 def init(run) -> None:
@@ -127,23 +158,23 @@ def init(run) -> None:
     init_model(run.path("tokenizer"), run.path("init"), run.cfg.model.size, run.cfg.seed)
 
 
-def _train(run, name: str, start: str) -> None:
+def _train(run, name: str, start: str, corpus_dir: str) -> None:
     from interplay_verl.cluster import on_cluster
     from interplay_verl.train import pretrain as trainer
 
     section = getattr(run.cfg, name)
     stage_cfg = trainer.load_config(resolve(section.config))
     stage_cfg["device"], stage_cfg["nproc"] = run.cfg.device, run.cfg.cluster.gpus_per_node
-    trainer.run(stage_cfg, run.path("corpus", name), start, run.path(name), extra=verl_extra(run.cfg, name),
+    trainer.run(stage_cfg, corpus_dir, start, run.path(name), extra=verl_extra(run.cfg, name),
                 config_path=resolve(section.config), launcher="ray" if on_cluster() else "torchrun")
 
 
 def pretrain(run) -> None:
-    _train(run, "pretrain", run.path("init"))
+    _train(run, "pretrain", run.path("init"), run.path("corpus", "pretrain"))
 
 
 def midtrain(run) -> None:
-    _train(run, "midtrain", run.path("pretrain", "hf"))
+    _train(run, "midtrain", run.path("pretrain", "hf"), run.path("mid_data", "corpus"))
 
 
 def placement(run) -> dict:
@@ -158,7 +189,7 @@ def edge_filter(run) -> None:
     from interplay_verl.filters.offline import run_filter
 
     f = run.cfg.filter
-    run_filter(_rl_start(run), run.path("data", "candidates"), run.path("filter"),
+    run_filter(_rl_start(run), run.path("candidates"), run.path("filter"),
                Band(f.tau_1, f.tau_k, f.k, f.metric), StoppingRule(f.n_max, f.give_up_after),
                round_size=f.round_size, temperature=f.temperature, max_new_tokens=f.max_new_tokens,
                seed=run.cfg.seed, quiet=run.quiet, placement=placement(run), semantics=run.cfg.rl.semantics)
@@ -168,9 +199,19 @@ def rl(run) -> None:
     from interplay_verl.train import rl as trainer
 
     r = run.cfg.rl
-    trainer.run(r.config_name, _rl_start(run), run.path("filter", "rl.parquet"), _rl_validation(run), run.path("rl"),
+    trainer.run(r.config_name, _rl_start(run), _rl_train(run), _rl_validation(run), run.path("rl"),
                 run.cfg.device, r.variant, r.alpha, verl_extra(run.cfg, "rl"), run.cfg.cluster.gpus_per_node,
                 semantics=r.semantics)
+
+
+def _rl_train(run) -> str:
+    """The filter's band, or with the filter off (the paper's protocol) every candidate of the op range."""
+    if run.cfg.filter.enable:
+        return run.path("filter", "rl.parquet")
+    from interplay_verl.data.rl import write_rl_parquet
+    from interplay_verl.data.rows import load_rows
+
+    return write_rl_parquet(load_rows(run.path("candidates")), run.path("rl", "train.parquet"))
 
 
 def _rl_validation(run) -> str:
@@ -181,9 +222,9 @@ def _rl_validation(run) -> str:
     from interplay_verl.problems.mixtures import op_weights
 
     ops = set(op_weights(run.cfg.filter.ops))
-    rows = [r for r in load_rows(run.path("data", "eval")) if int(r["op"]) in ops]
+    rows = [r for r in load_rows(run.path("eval_sets")) if int(r["op"]) in ops]
     if not rows:
-        raise ValueError(f"rl: no held-out rows at ops {sorted(ops)} in {run.path('data', 'eval')} for validation; "
+        raise ValueError(f"rl: no held-out rows at ops {sorted(ops)} in {run.path('eval_sets')} for validation; "
                          "add a split covering filter.ops to evaluate.splits")
     return write_rl_parquet(rows, run.path("rl", "val.parquet"))
 
@@ -197,7 +238,7 @@ def evaluate(run) -> None:
         if os.path.exists(os.path.join(target, "manifest.json")):
             continue  # this checkpoint's evaluation finished before a kill
         run.log(f"evaluate: {name} ({model})")
-        evaluate_model(model, run.path("data", "eval"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
+        evaluate_model(model, run.path("eval_sets"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
                        n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
                        placement=placement(run), semantics=e.semantics)
 
@@ -210,18 +251,25 @@ def report(run) -> None:
 
 
 for _stage in (
+    Stage("eval_sets", eval_sets, ("evaluate.splits", "evaluate.contexts", "evaluate.modes", "evaluate.per_op",
+                                   "data.eval_from")),
     Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
-                         "pretrain.context_ops", "midtrain.enable", "midtrain.ops", "midtrain.tokens",
-                         "midtrain.context_ops", "filter.ops", "filter.modes", "filter.contexts",
-                         "filter.candidates_per_op", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
-                         "evaluate.per_op", "data.candidates_from", "data.eval_from")),
+                         "pretrain.context_ops")),
     Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),
-    Stage("corpus", corpus, ("data.block_size",), ("tokenizer",)),
+    Stage("corpus", corpus, ("data.block_size",), ("tokenizer", "eval_sets")),
     Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
     Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
-    Stage("midtrain", midtrain, ("midtrain.config", "midtrain.overrides", "device"), ("pretrain",),
+    Stage("mid_data", mid_data, ("seed", "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
+                                 "midtrain.ops", "midtrain.tokens", "midtrain.context_ops"), ("tokenizer", "eval_sets"),
           enabled=lambda cfg: cfg.midtrain.enable),
-    Stage("filter", edge_filter, ("filter", "rl.semantics", "seed"), ("midtrain",)),
+    Stage("midtrain", midtrain, ("midtrain.enable", "midtrain.config", "midtrain.overrides", "device"),
+          ("pretrain", "mid_data"),
+          enabled=lambda cfg: cfg.midtrain.enable),
+    Stage("candidates", candidates, ("seed", "filter.ops", "filter.modes", "filter.contexts",
+                                     "filter.candidates_per_op", "data.candidates_from"),
+          ("data", "mid_data", "eval_sets")),
+    Stage("filter", edge_filter, ("filter", "rl.semantics", "seed"), ("midtrain", "candidates"),
+          enabled=lambda cfg: cfg.filter.enable),
     Stage("rl", rl, ("rl", "device"), ("filter",)),
     Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens",
                                  "evaluate.semantics", "seed"),
