@@ -22,6 +22,7 @@ COMMANDS = {
     "doctor": ("interplay_verl.doctor", "versions, the device verl will use, and whether our plugin is active"),
     "splits": ("interplay_verl.data.splits", "check or remove id overlap between train / RL / eval sets"),
     "pipeline": ("interplay_verl.pipeline.runner", "the whole study from one YAML: data ... pretrain, midtrain, filter, rl, evaluate, report"),
+    "study": ("interplay_verl.pipeline.study", "every arm of a study (recipes/studies/), sharing the stages arms have in common"),
 }
 
 

@@ -187,3 +187,62 @@ def rl_curves(curves: dict[str, list[tuple[int, float]]], path: str) -> str:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- study figures
+def study_passk_by_op(series: dict[str, dict[int, dict[int, float]]], path: str, title: str) -> str:
+    """One panel per evaluation op: pass@k against k, one line per arm (the base dashed)."""
+    plt = _plt()
+    ops = sorted({op for by_op in series.values() for op in by_op})
+    cols = min(5, max(1, len(ops)))
+    rows = -(-len(ops) // cols) or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.2 * rows), squeeze=False, sharey=True)
+    for i, op in enumerate(ops):
+        ax = axes[i // cols][i % cols]
+        for j, (label, by_op) in enumerate(series.items()):
+            if op in by_op:
+                ks = sorted(by_op[op])
+                ax.plot(ks, [by_op[op][k] for k in ks], "--" if label.startswith("base") else "-", marker=".",
+                        color=f"C{j}", label=label, lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set(title=f"op {op}", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    for i in range(len(ops), rows * cols):
+        axes[i // cols][i % cols].axis("off")
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def study_lines(panels: dict[str, dict[str, list[tuple[float, float]]]], path: str, title: str, xlabel: str,
+                xscale: str = "linear") -> str:
+    """Side-by-side panels of (x, y) lines: e.g. pass@1 / pass@k against the share of a context or a budget."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels.items()):
+        for j, (label, points) in enumerate(lines.items()):
+            points = sorted(points)
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", color=f"C{j}", label=label, lw=1)
+        if xscale == "symlog":
+            ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set(title=name, xlabel=xlabel, ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str, title: str) -> str:
+    """Per reward (line colour): each error type per rollout, and outcome minus verified, over RL steps."""
+    plt = _plt()
+    keys = sorted({key for arm in curves.values() for key in arm})
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for j, (label, arm) in enumerate(curves.items()):
+            if key in arm:
+                ax.plot([s for s, _ in arm[key]], [v for _, v in arm[key]], marker=".", color=f"C{j}", label=label, lw=1)
+        ax.set(title=key, xlabel="RL step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -129,8 +129,9 @@ def test_stage_keys_change_downstream_only():
     assert changed("filter.enable=false") == ["filter", "rl", "evaluate", "report"]
     assert changed("midtrain.enable=false") == ["mid_data", "midtrain", "candidates", "filter", "rl", "evaluate", "report"]
     assert changed("midtrain.ops=5-6") == after_pretrain
-    assert changed("pretrain.tokens=5") == ["data", "tokenizer", "corpus", "init", "pretrain", *after_pretrain]
-    assert changed("evaluate.n_samples=9") == ["evaluate", "report"]
+    assert changed("pretrain.tokens=5") == ["data", "tokenizer", "corpus", "init", "pretrain", "eval_base",
+                                            *after_pretrain]
+    assert changed("evaluate.n_samples=9") == ["eval_base", "evaluate", "report"]
     assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 
 
@@ -232,7 +233,7 @@ def test_stage_recipes_are_the_pipeline_with_only(tmp_path):
     assert json.loads(first.stdout.strip().splitlines()[-1])["to_run"] == ["eval_sets", "data", "tokenizer", "corpus",
                                                                           "init", "pretrain"]
     rl = check("rl.sh")  # nothing before it has run
-    assert rl.returncode == 2 and "stage 'candidates' needs ['data', 'mid_data', 'eval_sets'] first" in rl.stderr, \
+    assert rl.returncode == 2 and "stage 'eval_base' needs ['pretrain', 'eval_sets'] first" in rl.stderr, \
         rl.stderr[-2000:]
 
 
@@ -257,7 +258,7 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     assert not (out / "rl" / "manifest.json").exists()
     names = list(STAGES)
     done = {s: (out / s / "manifest.json").stat().st_mtime for s in names[:names.index("rl")]}
-    assert len(done) == 10  # eval_sets ... filter finished before the kill
+    assert len(done) == 11  # eval_sets ... filter finished before the kill
 
     second = subprocess.run(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
                             capture_output=True, text=True, timeout=1500)

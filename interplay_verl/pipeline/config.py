@@ -110,6 +110,11 @@ class RLConfig:
     variant: str = "gated"
     alpha: float = 0.2
     semantics: str = "interplay"  # how the reward (and the filter) read a solution: ours, or "paper"
+    # start from the mid-training checkpoint of this step (0: its end); one long mid-training run then
+    # serves every compute budget, as in the paper's compute study
+    start_step: int = 0
+    online_filter: bool = True  # our online edge filter (false: every prompt every epoch, as the paper)
+    steps: int = 0  # GRPO steps (trainer.total_training_steps, after `overrides`); 0: the config's
     overrides: list[str] = field(default_factory=list)  # verl main_ppo overrides
 
 
@@ -185,8 +190,10 @@ def _explain(exc: Exception, origin: str) -> PipelineConfigError:
     return PipelineConfigError(f"{origin}: {' '.join(str(exc).split())}")
 
 
-def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None):
-    """The profile at ``path`` over the typed defaults, then ``IV__SECTION__KEY`` variables, then ``--set``s.
+def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None,
+         values: Sequence[tuple[str, dict]] = ()):
+    """The profile at ``path`` over the typed defaults, then ``values`` (``(origin, {dotted key: value})``
+    layers, e.g. a study's arm), then ``IV__SECTION__KEY`` variables, then ``--set``s.
 
     Returns the configuration as the dataclass instance of ``schema()`` (attribute access)."""
     import yaml
@@ -195,6 +202,9 @@ def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None):
 
     cfg = OmegaConf.structured(schema())
     layers = [(path, _read_yaml(path))]
+    for origin, table in values:
+        for dotted, value in table.items():
+            layers.append((f"{origin}: {dotted}", {dotted: value}))
     environ = os.environ if environ is None else environ
     for name in sorted(environ):
         if name.startswith(ENV_PREFIX):
@@ -205,13 +215,14 @@ def load(path: str, sets: Sequence[str] = (), environ: Optional[dict] = None):
         key, raw = item.split("=", 1)
         layers.append((f"--set {item}", {key.strip(): raw}))
     for origin, layer in layers:
-        if origin != path:  # a dotted override; its value is YAML, like the profile's
+        if origin != path:  # a dotted override; a string from --set or the environment is YAML, like the profile
             ((dotted, raw),) = layer.items()
             layer = node = {}
             keys = dotted.split(".")
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
-            node[keys[-1]] = yaml.safe_load(raw)
+            parsed = origin.startswith(("--set ", "environment "))
+            node[keys[-1]] = yaml.safe_load(raw) if parsed else raw
         try:
             cfg = OmegaConf.merge(cfg, layer)
         except OmegaConfBaseException as exc:
@@ -249,7 +260,11 @@ def resolve(path: str) -> str:
 
 def verl_extra(cfg, name: str) -> list[str]:
     """A trainer stage's verl overrides from the profile: the cluster's shape, then the section's own."""
-    return [f"trainer.nnodes={cfg.cluster.nodes}", *getattr(cfg, name).overrides]
+    extra = [f"trainer.nnodes={cfg.cluster.nodes}"]
+    if name == "rl" and not cfg.rl.online_filter:
+        extra.append("interplay.online_filter.enable=false")
+    last = [f"trainer.total_training_steps={cfg.rl.steps}"] if name == "rl" and cfg.rl.steps else []
+    return [*extra, *getattr(cfg, name).overrides, *last]  # verl (Hydra) takes a key's last value
 
 
 def trainer_configs(cfg, guard: Optional[Callable[[str, Callable[[], Any]], Any]] = None) -> dict:
@@ -276,6 +291,25 @@ def trainer_configs(cfg, guard: Optional[Callable[[str, Callable[[], Any]], Any]
         placeholder, placeholder, placeholder, placeholder, cfg.rl.variant, cfg.rl.alpha, verl_extra(cfg, "rl")),
         cfg.device, cfg.cluster.gpus_per_node))
     return out
+
+
+def _check_start_step(cfg, composed: dict) -> None:
+    """rl.start_step must name a step the mid-training run saves a checkpoint at."""
+    if cfg.rl.steps < 0:
+        raise PipelineConfigError(f"rl.steps={cfg.rl.steps}: a number of GRPO steps, or 0 for the config's")
+    step = cfg.rl.start_step
+    if step == 0:
+        return
+    if step < 0 or not cfg.midtrain.enable:
+        raise PipelineConfigError(f"rl.start_step={step}: must be 0 (the end) or a mid-training step, with "
+                                  "midtrain.enable=true")
+    trainer = composed["midtrain"].trainer
+    total, freq = trainer.get("total_training_steps"), trainer.get("save_freq")
+    if isinstance(total, int) and step > total:
+        raise PipelineConfigError(f"rl.start_step={step}: mid-training runs {total} steps")
+    if step % freq and step != total:
+        raise PipelineConfigError(f"rl.start_step={step}: mid-training saves every {freq} steps "
+                                  f"(trainer.save_freq in midtrain.overrides); choose a multiple of {freq}")
 
 
 def validate(cfg) -> None:
@@ -334,6 +368,7 @@ def validate(cfg) -> None:
     if c.nodes < 1 or c.gpus_per_node < 1 or c.tensor_parallel < 1 or c.gpus_per_node % c.tensor_parallel:
         raise PipelineConfigError(f"cluster: nodes={c.nodes}, gpus_per_node={c.gpus_per_node}, tensor_parallel="
                                   f"{c.tensor_parallel}: need positive counts and tensor_parallel dividing gpus_per_node")
-    trainer_configs(cfg, guard)
+    composed = trainer_configs(cfg, guard)
+    _check_start_step(cfg, composed)
     for check in CHECKS:
         guard("config", lambda check=check: check(cfg))

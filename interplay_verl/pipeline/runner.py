@@ -75,13 +75,30 @@ class PeakMemory:
 
 
 class Pipeline:
-    def __init__(self, cfg, out: Optional[str] = None, quiet: bool = False):
+    """One run of the stage table. With a ``store``, each stage lives in ``<store>/<stage>-<key>/``
+    instead of ``<out>/<stage>/``: runs whose stages have the same key (a study's arms) share them,
+    and ``<out>/<stage>`` is a link to it."""
+
+    def __init__(self, cfg, out: Optional[str] = None, quiet: bool = False, store: Optional[str] = None):
         self.cfg, self.quiet = cfg, quiet
         self.out = os.path.abspath(out or cfg.out)
+        self.store = os.path.abspath(store) if store else None
         self.keys = stage_keys(cfg)
 
     def path(self, *parts: str) -> str:
+        if self.store and parts and parts[0] in self.keys:
+            return os.path.join(self.store, f"{parts[0]}-{self.keys[parts[0]]}", *parts[1:])
         return os.path.join(self.out, *parts)
+
+    def link_stages(self) -> None:
+        """``<out>/<stage>`` -> the shared stage directory, for reading a run as if it were alone."""
+        if not self.store:
+            return
+        os.makedirs(self.out, exist_ok=True)
+        for name in STAGES:
+            link, target = os.path.join(self.out, name), self.path(name)
+            if os.path.isdir(target) and not os.path.lexists(link):
+                os.symlink(os.path.relpath(target, self.out), link)
 
     def log(self, message: str) -> None:
         print(f"[pipeline] {message}", flush=True)
@@ -143,6 +160,7 @@ class Pipeline:
                                                "settings": stage_settings(self.cfg, name),
                                                "seconds": timings[name]})
                 self.log(f"{name}: done in {timings[name]} s")
+        self.link_stages()
         summary = {"out": self.out, "seconds": timings, "peak_rss_gb": round(memory.peak / 2 ** 30, 2),
                    "report": self.path("report", "comparison.md")}
         write_manifest(self.out, config=as_dict(self.cfg), seed=self.cfg.seed, kind="pipeline", stage_keys=self.keys,
@@ -150,17 +168,17 @@ class Pipeline:
         return summary
 
 
-def _run_here(values: dict, only: Optional[list[str]], quiet: bool) -> dict:
+def _run_here(values: dict, only: Optional[list[str]], quiet: bool, store: Optional[str] = None) -> dict:
     """The run itself, wherever it was placed (a Ray task on a device node, on a cluster)."""
-    return Pipeline(from_dict(values), quiet=quiet).run(only)
+    return Pipeline(from_dict(values), quiet=quiet, store=store).run(only)
 
 
-def run(cfg, only: Optional[list[str]] = None, quiet: bool = False) -> dict:
+def run(cfg, only: Optional[list[str]] = None, quiet: bool = False, store: Optional[str] = None) -> dict:
     """Run the pipeline here, or on a Ray cluster (RAY_ADDRESS): check the cluster can hold the
     profile and every node sees the output directory, then run on a node with devices."""
     from interplay_verl import cluster
 
-    pipeline = Pipeline(cfg, quiet=quiet)
+    pipeline = Pipeline(cfg, quiet=quiet, store=store)
     pipeline.check_markers()
     pipeline.plan(only)
     if not cluster.on_cluster():
@@ -171,7 +189,8 @@ def run(cfg, only: Optional[list[str]] = None, quiet: bool = False) -> dict:
     cluster.connect()
     try:
         nodes = cluster.check_devices(cfg.cluster.nodes, cfg.cluster.gpus_per_node)
-        cluster.check_shared_dir(pipeline.out, nodes)
+        for shared in filter(None, (pipeline.out, pipeline.store)):
+            cluster.check_shared_dir(shared, nodes)
     except cluster.ClusterError as exc:
         raise PipelineConfigError(str(exc)) from None
     if cluster.current_node_has_devices():
@@ -179,7 +198,7 @@ def run(cfg, only: Optional[list[str]] = None, quiet: bool = False) -> dict:
     values = {**as_dict(cfg), "out": pipeline.out}
     print(f"[pipeline] this node has no devices: running on {nodes[0]['ip']} (node {nodes[0]['node_id'][:12]})",
           flush=True)
-    return cluster.on_a_worker(_run_here, values, only, quiet, node=nodes[0])
+    return cluster.on_a_worker(_run_here, values, only, quiet, pipeline.store, node=nodes[0])
 
 
 def main(argv: Optional[list[str]] = None) -> int:

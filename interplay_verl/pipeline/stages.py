@@ -1,7 +1,7 @@
 """The stage table: every stage of the study, what it reads and writes, and what it depends on.
 
-    eval_sets -> data -> tokenizer -> corpus -> init -> pretrain -> mid_data -> midtrain -> candidates
-              -> filter -> rl -> evaluate -> report
+    eval_sets -> data -> tokenizer -> corpus -> init -> pretrain -> eval_base -> mid_data -> midtrain
+              -> candidates -> filter -> rl -> evaluate -> report
 
 A stage is one ``Stage`` entry: its name (also its output directory, ``<out>/<name>/``), the
 configuration keys its outputs depend on, the stages upstream of it, and a function that
@@ -58,14 +58,27 @@ def unregister_stage(name: str) -> None:
 
 
 def _rl_start(run) -> str:
-    return run.path("midtrain" if run.cfg.midtrain.enable else "pretrain", "hf")
+    """The pre-trained base, the mid-trained model, or (``rl.start_step``) a mid-training checkpoint."""
+    if not run.cfg.midtrain.enable:
+        return run.path("pretrain", "hf")
+    step = run.cfg.rl.start_step
+    if not step:
+        return run.path("midtrain", "hf")
+    path = run.path("midtrain", "checkpoints", f"global_step_{step}", "huggingface")
+    if not os.path.exists(os.path.join(path, "config.json")):
+        import glob
+
+        have = sorted(int(p.rsplit("_", 1)[1]) for p in glob.glob(run.path("midtrain", "checkpoints", "global_step_*")))
+        raise ValueError(f"rl.start_step={step}: {run.path('midtrain')} has no checkpoint at that step "
+                         f"(checkpoints: {have})")
+    return path
 
 
 def checkpoints(run) -> list[tuple[str, str]]:
-    """The checkpoints evaluated and compared: base, mid (when mid-training runs) and RL."""
+    """The checkpoints evaluated and compared: base, mid (the one RL starts from) and RL."""
     out = [("base", run.path("pretrain", "hf"))]
     if run.cfg.midtrain.enable:
-        out.append(("mid", run.path("midtrain", "hf")))
+        out.append(("mid", _rl_start(run)))
     return out + [("rl", run.path("rl", "hf"))]
 
 
@@ -229,27 +242,41 @@ def _rl_validation(run) -> str:
     return write_rl_parquet(rows, run.path("rl", "val.parquet"))
 
 
-def evaluate(run) -> None:
+def _evaluate(run, name: str, model: str, target: str) -> None:
     from interplay_verl.evaluation import evaluate as evaluate_model
 
     e = run.cfg.evaluate
+    if os.path.exists(os.path.join(target, "manifest.json")):
+        return  # this checkpoint's evaluation finished before a kill
+    run.log(f"evaluate: {name} ({model})")
+    evaluate_model(model, run.path("eval_sets"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
+                   n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
+                   placement=placement(run), semantics=e.semantics)
+
+
+def _evaluation_dir(run, name: str) -> str:
+    return run.path("eval_base") if name == "base" else run.path("evaluate", name)
+
+
+def eval_base(run) -> None:
+    """The pre-trained base's evaluation: a stage of its own, so arms sharing a base share it too."""
+    _evaluate(run, "base", run.path("pretrain", "hf"), run.path("eval_base"))
+
+
+def evaluate(run) -> None:
     for name, model in checkpoints(run):
-        target = run.path("evaluate", name)
-        if os.path.exists(os.path.join(target, "manifest.json")):
-            continue  # this checkpoint's evaluation finished before a kill
-        run.log(f"evaluate: {name} ({model})")
-        evaluate_model(model, run.path("eval_sets"), target, max_new_tokens=e.max_new_tokens, quiet=run.quiet,
-                       n_samples=e.n_samples, temperature=e.temperature, seed=run.cfg.seed,
-                       placement=placement(run), semantics=e.semantics)
+        if name != "base":
+            _evaluate(run, name, model, _evaluation_dir(run, name))
 
 
 def report(run) -> None:
     from interplay_verl.comparison import run as compare
 
     names = [name for name, _ in checkpoints(run)]
-    compare([run.path("evaluate", n) for n in names], run.path("report"), names)
+    compare([_evaluation_dir(run, n) for n in names], run.path("report"), names)
 
 
+EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
     Stage("eval_sets", eval_sets, ("evaluate.splits", "evaluate.contexts", "evaluate.modes", "evaluate.per_op",
                                    "data.eval_from")),
@@ -259,6 +286,7 @@ for _stage in (
     Stage("corpus", corpus, ("data.block_size",), ("tokenizer", "eval_sets")),
     Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
     Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
+    Stage("eval_base", eval_base, EVALUATION, ("pretrain", "eval_sets")),
     Stage("mid_data", mid_data, ("seed", "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
                                  "midtrain.ops", "midtrain.tokens", "midtrain.context_ops"), ("tokenizer", "eval_sets"),
           enabled=lambda cfg: cfg.midtrain.enable),
@@ -268,12 +296,10 @@ for _stage in (
     Stage("candidates", candidates, ("seed", "filter.ops", "filter.modes", "filter.contexts",
                                      "filter.candidates_per_op", "data.candidates_from"),
           ("data", "mid_data", "eval_sets")),
-    Stage("filter", edge_filter, ("filter", "rl.semantics", "seed"), ("midtrain", "candidates"),
+    Stage("filter", edge_filter, ("filter", "rl.semantics", "rl.start_step", "seed"), ("midtrain", "candidates"),
           enabled=lambda cfg: cfg.filter.enable),
     Stage("rl", rl, ("rl", "device"), ("filter",)),
-    Stage("evaluate", evaluate, ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens",
-                                 "evaluate.semantics", "seed"),
-          ("rl",)),
-    Stage("report", report, (), ("evaluate",)),
+    Stage("evaluate", evaluate, EVALUATION, ("rl",)),
+    Stage("report", report, (), ("eval_base", "evaluate")),
 ):
     register_stage(_stage)

@@ -1,0 +1,222 @@
+"""A study's figures (the paper's), each a PNG with the table behind it (CSV), and ``report.md``.
+
+The paper draws its conclusions from study-level figures, so a study's report is one figure per
+question, made from every arm's evaluation and RL metrics:
+
+- ``passk_by_op``: pass@k (k = 1 .. n) by evaluation op, for each arm's RL checkpoint and its base;
+- ``context_transfer``: pass@1 and pass@k on context B against B's share in pre-training;
+- ``compute_allocation``: pass@1 and pass@k on OOD-edge and OOD-hard against the budget, per allocation;
+- ``reward_errors``: each error type per rollout, and outcome minus verified, over RL steps.
+
+Splits are relative to the run (ID = op 2..M, the pre-training ops; edge M+1..M+4; hard M+5..M+10),
+which at the paper's M = 10 are its fixed 2-10 / 11-14 / 15-20.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from interplay_verl.atomic import atomic_write_text
+from interplay_verl.metrics import at_k
+
+
+def relative_splits(m: int) -> dict[str, tuple[int, int]]:
+    return {"id": (2, m), "ood_edge": (m + 1, m + 4), "ood_hard": (m + 5, m + 10)}
+
+
+def split_value(by_op: dict, lo: int, hi: int, kind: str, k: int) -> float | None:
+    """A split's pass@k from per-op entries: the mean over problems, as the evaluation's own splits."""
+    total = weight = 0.0
+    for op, entry in by_op.items():
+        if lo <= int(op) <= hi:
+            value = at_k(entry[kind], k)
+            total += value * entry["problems"]
+            weight += entry["problems"]
+    return total / weight if weight else None
+
+
+def _report(arm_dir: str, checkpoint: str) -> dict | None:
+    path = os.path.join(arm_dir, *(("eval_base",) if checkpoint == "base" else ("evaluate", checkpoint)), "report.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _kmax(report: dict) -> int:
+    return max(int(k) for k in report["pass_at_k"]["k"])
+
+
+def _write_csv(path: str, rows: list[dict]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def passk_by_op(study, arm_dirs: dict[str, str], out: str) -> dict:
+    from interplay_verl import plots
+
+    series: dict[str, dict[int, dict[int, float]]] = {}
+    rows = []
+    bases: dict[str, str] = {}  # a base shared by several arms is drawn once
+    for arm in study.arms:
+        for checkpoint in ("base", "rl"):
+            report = _report(arm_dirs[arm.name], checkpoint)
+            if report is None:
+                continue
+            if checkpoint == "base":
+                real = os.path.realpath(os.path.join(arm_dirs[arm.name], "eval_base"))
+                if real in bases:
+                    continue
+                label = bases[real] = f"base ({arm.settings.get('pretrain.ops', 'profile')})" if bases else "base"
+            else:
+                label = arm.label or arm.name
+            by_op = {int(op): {int(k): v for k, v in e["outcome"].items()} for op, e in report["pass_at_k"]["by_op"].items()}
+            series[label] = by_op
+            for op, entry in sorted(report["pass_at_k"]["by_op"].items(), key=lambda kv: int(kv[0])):
+                for k in sorted(entry["outcome"], key=int):
+                    rows.append({"arm": arm.name, "checkpoint": checkpoint, "label": label, "op": int(op), "k": int(k),
+                                 "outcome": entry["outcome"][k], "verified": entry["verified"][k],
+                                 "problems": entry["problems"]})
+    png = plots.study_passk_by_op(series, os.path.join(out, "passk_by_op.png"),
+                                  f"{study.name}: pass@k by evaluation op (outcome; dashed: base)")
+    return {"png": png, "csv": _write_csv(os.path.join(out, "passk_by_op.csv"), rows), "rows": len(rows)}
+
+
+def _share_of(contexts: str, name: str) -> float:
+    from interplay_verl.problems.mixtures import context_weights
+
+    return context_weights(contexts).get(name, 0.0)
+
+
+def context_transfer(study, arm_dirs: dict[str, str], out: str, context: str = "school") -> dict:
+    """pass@1 and pass@k on ``context`` (B) against its pre-training share, one line per family and RL."""
+    from interplay_verl import plots
+
+    rows, kmax = [], None
+    for arm in study.arms:
+        cfg = study.configs[arm.name]
+        share = _share_of(cfg.data.contexts, context)
+        family = 2 if cfg.pretrain.context_ops else 1
+        for checkpoint in ("base", "rl"):
+            report = _report(arm_dirs[arm.name], checkpoint)
+            entry = (report or {}).get("pass_at_k", {}).get("by_context", {}).get(context)
+            if entry is None:
+                continue
+            kmax = _kmax(report)
+            line = (f"family {family} base" if checkpoint == "base"
+                    else f"family {family}, RL {cfg.filter.contexts}, {cfg.rl.variant}")
+            rows.append({"arm": arm.name, "checkpoint": checkpoint, "line": line, "share": share,
+                         "pass@1": at_k(entry["outcome"], 1), f"pass@{kmax}": at_k(entry["outcome"], kmax),
+                         "verified@1": at_k(entry["verified"], 1), "problems": entry["problems"]})
+    panels: dict[str, dict[str, list]] = {}
+    for column in ("pass@1", f"pass@{kmax}"):
+        lines: dict[str, set] = {}
+        for row in rows:  # a base several arms share is one point
+            lines.setdefault(row["line"], set()).add((row["share"], row[column]))
+        panels[f"{column} on {context}"] = {line: sorted(points) for line, points in lines.items()}
+    png = plots.study_lines(panels, os.path.join(out, "context_transfer.png"),
+                            f"{study.name}: transfer to {context} against its pre-training share", "share of "
+                            f"{context} in pre-training", xscale="symlog")
+    return {"png": png, "csv": _write_csv(os.path.join(out, "context_transfer.csv"), rows), "rows": len(rows)}
+
+
+def compute_allocation(study, arm_dirs: dict[str, str], out: str) -> dict:
+    """pass@1 and pass@k on OOD-edge and OOD-hard (relative splits) against the budget N, per share f."""
+    from interplay_verl import plots
+
+    splits = relative_splits(int(study.vars.get("M", 10)))
+    rows, kmax = [], None
+    for arm in study.arms:
+        report = _report(arm_dirs[arm.name], "rl")
+        if report is None or "N" not in arm.point:
+            continue
+        kmax = _kmax(report)
+        f = arm.point.get("f", 0.0)
+        row = {"arm": arm.name, "budget": arm.point["N"], "mid_share": f}
+        for split in ("ood_edge", "ood_hard"):
+            for k in (1, kmax):
+                row[f"{split} pass@{k}"] = split_value(report["pass_at_k"]["by_op"], *splits[split], "outcome", k)
+        rows.append(row)
+    panels = {}
+    for split in ("ood_edge", "ood_hard"):
+        for k in (1, kmax):
+            column = f"{split} pass@{k}"
+            lines: dict[str, list] = {}
+            for row in rows:
+                if row[column] is not None:
+                    name = "RL only" if not row["mid_share"] else f"mid-training share {row['mid_share']}"
+                    lines.setdefault(name, []).append((row["budget"], row[column]))
+            panels[column] = lines
+    png = plots.study_lines(panels, os.path.join(out, "compute_allocation.png"),
+                            f"{study.name}: equal compute, mid-training vs RL", "budget (nominal RL steps)")
+    return {"png": png, "csv": _write_csv(os.path.join(out, "compute_allocation.csv"), rows), "rows": len(rows)}
+
+
+REWARD_KEYS = ("missing", "extra", "wrong_value", "wrong_parents")
+
+
+def reward_errors(study, arm_dirs: dict[str, str], out: str) -> dict:
+    """From every arm's RL metrics: each structural error per rollout and outcome - verified, per step."""
+    from interplay_verl import plots
+    from interplay_verl.train.launch import read_metrics
+
+    curves: dict[str, dict[str, list]] = {}
+    rows = []
+    for arm in study.arms:
+        files = sorted(glob.glob(os.path.join(arm_dirs[arm.name], "rl", "metrics", "run-*.jsonl")))
+        steps: dict[int, dict] = {}
+        for path in files:  # a resumed run's later launch wins for a step it repeats
+            for record in read_metrics(path):
+                steps[int(record["step"])] = record["data"]
+        arm_curves: dict[str, list] = {}
+        for step, data in sorted(steps.items()):
+            row = {"arm": arm.name, "step": step}
+            for key in REWARD_KEYS:
+                if f"reward/{key}/mean" in data:
+                    row[key] = data[f"reward/{key}/mean"]
+                    arm_curves.setdefault(key, []).append((step, row[key]))
+            if "reward/outcome/mean" in data and "reward/verified/mean" in data:
+                row["outcome - verified"] = data["reward/outcome/mean"] - data["reward/verified/mean"]
+                arm_curves.setdefault("outcome - verified", []).append((step, row["outcome - verified"]))
+            rows.append(row)
+        if arm_curves:
+            curves[arm.label or arm.name] = arm_curves
+    png = plots.study_reward_curves(curves, os.path.join(out, "reward_errors.png"),
+                                    f"{study.name}: structural errors per rollout and the outcome-verified gap")
+    fields = ["arm", "step", *REWARD_KEYS, "outcome - verified"]
+    rows = [{f: row.get(f) for f in fields} for row in rows]
+    return {"png": png, "csv": _write_csv(os.path.join(out, "reward_errors.csv"), rows), "rows": len(rows)}
+
+
+FIGURES: dict[str, Callable[..., dict]] = {"passk_by_op": passk_by_op, "context_transfer": context_transfer,
+                                           "compute_allocation": compute_allocation, "reward_errors": reward_errors}
+
+
+def write_report(study, arm_dirs: dict[str, str], out: str) -> dict[str, Any]:
+    """Every figure the study names, and ``report.md`` / ``report.json`` beside them."""
+    os.makedirs(out, exist_ok=True)
+    made = {name: FIGURES[name](study, arm_dirs, out) for name in study.figures}
+    lines = [f"# Study {study.name} ({study.scale})", "", study.description, "",
+             "| arm | label | settings |", "|---|---|---|"]
+    for arm in study.arms:
+        own = ", ".join(f"`{k}={arm.settings[k]}`" for k in arm.own if k in arm.settings)
+        lines.append(f"| {arm.name} | {arm.label} | {own} |")
+    for name, result in made.items():
+        lines += ["", f"## {name}", "", f"![{name}]({os.path.basename(result['png'])})", "",
+                  f"Table: [`{os.path.basename(result['csv'])}`]({os.path.basename(result['csv'])}) ({result['rows']} rows)"]
+    atomic_write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
+    atomic_write_text(os.path.join(out, "report.json"), json.dumps({"study": study.name, "scale": study.scale,
+                                                                    "figures": made}, indent=1) + "\n")
+    return made

@@ -1,0 +1,211 @@
+"""``interplay-verl study``: study files, expressions, the paper's protocol per arm, shared stages, figures."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from interplay_verl.pipeline.config import PipelineConfigError
+from interplay_verl.pipeline.study import (STUDIES_DIR, compose, evaluate_expression, plan, read_study, substitute,
+                                           with_upstream)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STUDIES = ("extrapolation", "context", "compute", "reward")
+
+
+def study_path(name: str) -> str:
+    return os.path.join(STUDIES_DIR, f"{name}.yaml")
+
+
+def write_study(tmp_path, body: dict, name: str = "s.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(body))
+    return str(path)
+
+
+SMOKE = os.path.join(ROOT, "recipes", "profiles", "smoke.yaml")
+
+
+def minimal(**extra) -> dict:
+    return {"name": "t", "scales": {"smoke": {"profile": SMOKE, "vars": {"M": 4}}},
+            "arms": {"a": {"filter.ops": "{M + 1}-{M + 4}"}}, **extra}
+
+
+# ------------------------------------------------------------------ expressions
+def test_expressions_are_arithmetic_over_names_only():
+    names = {"M": 10, "f": 0.2, "N": 954, "mix": ["2-4", "5-7"]}
+    assert evaluate_expression("M + 1", names) == 11
+    assert evaluate_expression("max(387, round(f * N / 954 * 38693 / 387) * 387)", names) == 7740
+    assert evaluate_expression("int((1 - f) * N)", names) == 763 and evaluate_expression("-M // 3", names) == -4
+    assert evaluate_expression("mix[1]", names) == "5-7"
+    assert substitute("{M + 1}-{M + 4}", names) == "11-14" and substitute("{M}", names) == 10
+    assert substitute(["steps={int(N / 2)}", 3], names) == ["steps=477", 3] and substitute("{f * 5}", names) == 1.0
+    assert substitute("zoo:{1 - 0.01},school:0.01", names) == "zoo:0.99,school:0.01"
+    with pytest.raises(ValueError, match=r"unknown name 'K' \(known: M, N, f, mix\)"):
+        evaluate_expression("K + 1", names)
+    for bad in ("__import__('os')", "M.real", "[1, 2]", "open('x')"):
+        with pytest.raises(ValueError, match="is not arithmetic over names"):
+            evaluate_expression(bad, names)
+    with pytest.raises(ValueError, match="not an expression"):
+        evaluate_expression("M +", names)
+
+
+# ------------------------------------------------------------------ reading a study
+def test_arms_expand_over_common_grid_and_scale(tmp_path):
+    body = minimal(common={"rl.variant": "outcome", "filter.enable": False},
+                   grid=[{"values": {"f": [0.2, 0.8], "N": [10, 20]},
+                          "arms": {"mid{f}_N{N}": {"rl.steps": "{round((1 - f) * N)}", "label": "N={N}"}}}])
+    body["scales"]["paper"] = {"profile": SMOKE, "vars": {"M": 10}, "grid": {"N": [954]}}
+    study = read_study(write_study(tmp_path, body), "smoke")
+    # (yaml.safe_dump sorts keys: N varies slowest)
+    assert [a.name for a in study.arms] == ["a", "mid0.2_N10", "mid0.8_N10", "mid0.2_N20", "mid0.8_N20"]
+    assert study.arms[0].settings == {"rl.variant": "outcome", "filter.enable": False, "filter.ops": "5-8"}
+    assert study.arms[0].own == ["filter.ops"] and study.arms[0].point == {}
+    assert study.arms[2].settings["rl.steps"] == 2 and study.arms[2].label == "N=10"
+    assert study.arms[2].point == {"f": 0.8, "N": 10}
+    paper = read_study(write_study(tmp_path, body), "paper")  # the scale's grid replaces N's values
+    assert [a.name for a in paper.arms] == ["a", "mid0.2_N954", "mid0.8_N954"]
+    assert paper.arms[0].settings["filter.ops"] == "11-14" and paper.vars == {"M": 10}
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda b: b.update(arm={"x": 1}), r"top level: unknown key\(s\) \['arm'\]"),
+    (lambda b: b["arms"]["a"].update(stages=["pretrain", "finetune"]), r"arms.a.stages: unknown stage\(s\) \['finetune'\]"),
+    (lambda b: b["arms"]["a"].update(compare_to="nope"), r"arms.a.compare_to: 'nope' is not an arm at scale smoke"),
+    (lambda b: b["arms"]["a"].update({"filter.ops": "{K}"}), r"arms.a.filter.ops: unknown name 'K'"),
+    (lambda b: b.update(figures=["pie_chart"]), r"figures: unknown figure\(s\) \['pie_chart'\]"),
+    (lambda b: b["scales"]["smoke"].update(arms=["b"]), r"scales.smoke.arms: \['b'\] are not arms"),
+    (lambda b: b.update(grid={"values": {"f": []}, "arms": {"g{f}": {}}}), "grid.values.f: must be a non-empty list"),
+])
+def test_a_bad_study_file_names_the_place(tmp_path, change, message):
+    body = minimal()
+    change(body)
+    with pytest.raises(PipelineConfigError, match=message):
+        read_study(write_study(tmp_path, body), "smoke")
+    with pytest.raises(PipelineConfigError, match=r"no scale 'paper'; this study defines \['smoke'\]"):
+        read_study(write_study(tmp_path, minimal()), "paper")
+
+
+@pytest.mark.parametrize("setting,message", [
+    ({"rl.varient": "strict"}, r"arm a: rl.varient: unknown key 'rl.varient'; rl has \['alpha', "),
+    ({"filter.ops": "11-14_pluss"}, r"arm a: filter.ops: mixture '11-14_pluss': not a preset"),
+    ({"pretrain.ops": "2:0.5,3:0.4"}, r"arm a: pretrain.ops: mixture '2:0.5,3:0.4': weights sum to 0.9, not 1"),
+    ({"data.contexts": "zoo:0.9,school:0.2"}, r"arm a: data.contexts: contexts 'zoo:0.9,school:0.2': weights sum"),
+    ({"rl.start_step": 3}, r"arm a: rl.start_step=3: mid-training saves every 10 steps"),
+    ({"rl.overrides+": "x=1"}, r"arm a: rl.overrides\+: appends a list to a list setting"),
+])
+def test_a_bad_arm_fails_before_any_stage(tmp_path, setting, message):
+    body = minimal()
+    body["arms"]["b"] = dict(body["arms"]["a"])
+    body["arms"]["a"].update(setting)
+    study = read_study(write_study(tmp_path, body), "smoke")
+    with pytest.raises(PipelineConfigError, match=message):
+        compose(study, environ={})
+    proc = subprocess.run([sys.executable, "-m", "interplay_verl.cli", "study", write_study(tmp_path, body),
+                           "--scale", "smoke", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "VERL_PLATFORM": "cpu"})
+    assert proc.returncode == 2 and "configuration error" in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_list_settings_append_and_stages_take_their_upstream(tmp_path):
+    body = minimal()
+    body["arms"]["a"].update({"rl.overrides+": ["trainer.save_freq=2"], "stages": ["candidates"]})
+    study = read_study(write_study(tmp_path, body), "smoke")
+    cfg = compose(study, environ={})["a"]
+    assert cfg.rl.overrides[-1] == "trainer.save_freq=2" and len(cfg.rl.overrides) > 1  # the smoke profile's kept
+    assert study.arms[0].stages == ["candidates"]
+    assert with_upstream(["candidates"]) == ["eval_sets", "data", "tokenizer", "mid_data", "candidates"]
+
+
+# ------------------------------------------------------------------ the four studies
+@pytest.fixture(scope="module")
+def paper_scale():
+    """Every study composed at the paper's scale (each arm checked against verl's schema)."""
+    studies = {}
+    for name in STUDIES:
+        study = read_study(study_path(name), "paper")
+        compose(study, environ={})
+        studies[name] = study
+    return studies
+
+
+def flat(cfg) -> dict:
+    from dataclasses import asdict
+
+    out = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict) and prefix.count(".") < 1:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = value
+
+    walk("", asdict(cfg))
+    return out
+
+
+def test_paper_arms_follow_the_paper_protocol(paper_scale):
+    """RL from the base (or, in the compute study, a checkpoint of the one mid-training run), the
+    study's reward, every candidate of an op range (no offline or online filter)."""
+    from interplay_verl.problems.mixtures import op_weights
+
+    rewards = {"extrapolation": {"outcome"}, "context": {"outcome", "strict"}, "compute": {"strict"},
+               "reward": {"outcome", "gated", "strict"}}
+    for name, study in paper_scale.items():
+        paper_arms = [a for a in study.arms if not a.compare_to]
+        assert paper_arms and len(paper_arms) < len(study.arms), name
+        for arm in paper_arms:
+            cfg = study.configs[arm.name]
+            where = f"{name}/{arm.name}"
+            assert not cfg.filter.enable and not cfg.rl.online_filter, where
+            assert cfg.rl.variant in rewards[name], where
+            ops = op_weights(cfg.filter.ops)
+            assert ops == {op: 1 / len(ops) for op in range(min(ops), max(ops) + 1)}, where  # a uniform op range
+            assert cfg.filter.candidates_per_op * len(cfg.filter.modes) >= 12000, where  # the paper's scale of RL data
+            if name == "compute" and cfg.midtrain.enable:
+                assert cfg.rl.start_step > 0 and cfg.midtrain.ops == "cpt0.2-uniform_0.8-11-14", where
+            else:
+                assert not cfg.midtrain.enable, where  # RL from the pre-trained base
+            if name in ("reward",):
+                assert cfg.rl.semantics == "paper", where
+    ranges = {a.name: study.configs[a.name].filter.ops for study in [paper_scale["extrapolation"]] for a in study.arms}
+    assert ranges["id_top"] == "7-10" and ranges["straddle"] == "9-12" and ranges["edge"] == "11-14"
+    assert ranges["far"] == "17-20"
+    compute = paper_scale["compute"]
+    start = {a.name: compute.configs[a.name].rl.start_step for a in compute.arms}
+    steps = {a.name: compute.configs[a.name].rl.steps for a in compute.arms}
+    # the paper's checkpoint table (387-step save points of its 38,693-step run)
+    assert (start["mid0.2_N50"], start["mid0.8_N100"], start["mid0.2_N954"], start["mid0.5_N300"]) == (387, 3096, 7740, 6192)
+    assert steps["mid0.2_N100"] == 80 and steps["full_rl_N954"] == 954 and len(compute.arms) == 37
+
+
+def test_our_arms_differ_from_their_paper_arm_only_where_they_say(paper_scale):
+    checked = 0
+    for name, study in paper_scale.items():
+        for arm in study.arms:
+            if not arm.compare_to:
+                continue
+            ours, theirs = flat(study.configs[arm.name]), flat(study.configs[arm.compare_to])
+            differs = sorted(k for k in ours if ours[k] != theirs[k] and k != "out")
+            assert differs and set(differs) <= set(arm.own), (name, arm.name, differs, arm.own)
+            checked += 1
+    assert checked == 4
+
+
+def test_a_study_shares_the_base_between_arms(paper_scale, tmp_path):
+    study = paper_scale["extrapolation"]
+    arms = plan(study, study.configs, str(tmp_path))
+    assert arms["id_top"]["shared_with"] == {}
+    assert set(arms["edge"]["shared_with"]) >= {"eval_sets", "data", "tokenizer", "corpus", "init", "pretrain"}
+    assert "candidates" not in arms["edge"]["shared_with"]  # another op range
+    assert arms["edge_ours"]["shared_with"]["candidates"] == "edge"  # same candidates, its own filter and RL
+    assert "pretrain" not in arms["headroom0_edge"]["shared_with"]  # another pre-training mixture
+    compute = paper_scale["compute"]
+    shared = plan(compute, compute.configs, str(tmp_path))
+    owner = "mid0.5_full_ours"  # the file's first arm with mid-training
+    assert {shared[a]["shared_with"].get("midtrain") for a in shared if a != owner} == {owner, None}
+    assert shared["mid0.8_N954"]["shared_with"]["midtrain"] == owner  # one mid-training run for all
+    assert "midtrain" not in shared[owner]["shared_with"] and "midtrain" not in shared["full_rl_N50"]["shared_with"]
