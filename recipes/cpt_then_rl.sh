@@ -13,10 +13,10 @@
 #
 #   bash recipes/cpt_then_rl.sh                           # tiny profile: 2-core CPU
 #   PROFILE=smoke bash recipes/cpt_then_rl.sh             # every stage at the smallest sizes (CI)
-#   CONFIG=recipes/experiments/reward_outcome.yaml bash recipes/cpt_then_rl.sh
 #   bash recipes/cpt_then_rl.sh --set rl.variant=strict   # any setting; or IV__RL__VARIANT=strict
 #   bash recipes/cpt_then_rl.sh --only filter,rl          # some stages (their upstream ones must be done)
 #   NO_SETUP=1 PROFILE=paper bash recipes/cpt_then_rl.sh  # GPU cluster (or recipes/submit_ray.sh)
+#   the paper's four studies, every arm: interplay-verl study recipes/studies/<study>.yaml (docs/studies.md)
 #
 # Rerun after a kill: finished stages are skipped, trainers resume from their last checkpoint.
 # The report: $OUT/report/comparison.md (OUT defaults to the profile's `out`).

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 # would keep no RL problem (the smoke profile does the same).
 PAPER_SMALL = [
     "device=cpu", "model.size=0.2m", "cluster.nodes=2", "cluster.gpus_per_node=1", "data.workers=1",
-    "data.block_size=256", "pretrain.tokens=60000",
+    "data.block_size=256", "pretrain.tokens=60000", "data.contexts=zoo", "filter.contexts=zoo", "evaluate.contexts=[zoo]",
     "pretrain.overrides=[trainer.total_training_steps=4,trainer.save_freq=2,data.train_batch_size=2,"
     "data.micro_batch_size_per_gpu=1,data.num_workers=0]",
     "midtrain.tokens=30000",

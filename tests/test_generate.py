@@ -104,6 +104,21 @@ def test_same_bytes_with_two_workers_and_other_hashseed(reference, tmp_path):
     assert shard_hashes(tmp_path / "w2") == shard_hashes(reference)
 
 
+def test_paper_style_gives_the_same_bytes_with_two_workers_and_records_its_style(tmp_path):
+    args = ["--ops", "2-15", "--per-op", "6", "--modes", "forward,reverse", "--contexts", "zoo,school",
+            "--shard-size", "5", "--seed", "3", "--quiet", "--style", "paper"]
+    one = subprocess.run(GEN + args + ["--out", str(tmp_path / "one")], capture_output=True, text=True, timeout=600)
+    two = subprocess.run(GEN + args + ["--out", str(tmp_path / "two"), "--workers", "2"], capture_output=True,
+                         text=True, timeout=600, env={**os.environ, "PYTHONHASHSEED": "77"})
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    assert shard_hashes(tmp_path / "one") == shard_hashes(tmp_path / "two") and len(shard_hashes(tmp_path / "one")) > 14
+    manifest = json.load(open(tmp_path / "one" / "manifest.json"))
+    assert manifest["config"]["style"] == "paper" and manifest["rows"] == 14 * 6 * 2
+    rows = [r for f in sorted(os.listdir(tmp_path / "one")) if f.endswith(".parquet")
+            for r in pq.read_table(tmp_path / "one" / f).to_pylist()]
+    assert {r["generator_version"] for r in rows} == {"paper-style-1"} and {r["op"] for r in rows} == set(range(2, 16))
+
+
 def test_kill_then_resume_gives_same_bytes(reference, tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(GEN + REFERENCE_ARGS + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -141,6 +156,7 @@ def test_resume_refuses_a_different_configuration(reference, tmp_path):
     (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school=1-3"], "--ops 'school=1-3'"),
     (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school=2:0.5"], "weights sum to 0.5"),
     (["--rows", "0"], "--rows 0: must be at least 1"),
+    (["--per-op", "1", "--style", "gsm"], "invalid choice: 'gsm'"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad"

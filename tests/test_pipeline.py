@@ -20,7 +20,6 @@ from interplay_verl.pipeline import STAGES, PipelineConfigError, load, stage_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILES = os.path.join(ROOT, "recipes", "profiles")
-EXPERIMENTS = os.path.join(ROOT, "recipes", "experiments")
 
 
 def _env(out, **extra):
@@ -47,9 +46,9 @@ def _kill_tree(pid: int) -> None:
 # ------------------------------------------------------------------ configuration
 
 
-def test_every_profile_and_experiment_loads_and_validates():
-    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")) + glob.glob(os.path.join(EXPERIMENTS, "*.yaml")))
-    assert len(paths) == 3 + 14
+def test_every_profile_loads_and_validates():
+    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")))  # the studies' arms: tests/test_study.py
+    assert len(paths) == 3
     outs = set()
     for path in paths:
         cfg = load(path, environ={})
@@ -58,8 +57,7 @@ def test_every_profile_and_experiment_loads_and_validates():
     assert len(outs) == len(paths)  # no two presets write to the same place
     paper = load(os.path.join(PROFILES, "paper.yaml"), environ={})
     assert paper.rl.config_name == "interplay_grpo" and paper.device == "gpu" and paper.evaluate.n_samples == 128
-    assert paper.model.size == "100m"
-    assert load(os.path.join(EXPERIMENTS, "reward_strict.yaml"), environ={}).rl.variant == "strict"
+    assert paper.model.size == "100m" and paper.data.contexts == "zoo,school,festival"
 
 
 def test_every_trainer_stage_of_every_profile_saves_checkpoints_and_the_check_catches_one_that_would_not():
@@ -67,7 +65,7 @@ def test_every_trainer_stage_of_every_profile_saves_checkpoints_and_the_check_ca
     step and a rerun would start again at step 0. Composed as each stage composes its verl config."""
     from interplay_verl.pipeline.config import trainer_configs
 
-    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")) + glob.glob(os.path.join(EXPERIMENTS, "*.yaml")))
+    paths = sorted(glob.glob(os.path.join(PROFILES, "*.yaml")))
     for path in paths:
         cfg = load(path, environ={})
         composed = trainer_configs(cfg)

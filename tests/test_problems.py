@@ -212,3 +212,69 @@ def test_generator_properties_hypothesis(seed, op, mode, context, index):
     row = generate_row(op, mode, CONTEXTS[context], seed=seed, index=index)
     assert op_of(json.loads(row["graph"])) == op
     check_solution(row)
+
+
+# ------------------------------------------------------------------ the paper's style (--style paper)
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+@pytest.mark.parametrize("context", BUILTIN)
+def test_paper_style_rows_have_exact_op_checked_arithmetic_and_verify(mode, context):
+    """Every op 2-20: the op asked, every step's arithmetic recomputed, no necessary 0, the gold
+    solution scores 1.0 through the verifier, the paper's wording."""
+    from interplay_verl.rewards.composite import compute_score
+
+    ctx = CONTEXTS[context]
+    for seed in range(3):
+        for op in range(2, 21):
+            row = generate_row(op, mode, ctx, seed=seed, index=op, style="paper")
+            graph = json.loads(row["graph"])
+            assert op_of(graph) == op == row["op"] and row["generator_version"] == "paper-style-1"
+            assert all(1 <= n["value"] <= 1000 for n in graph["nodes"] if n["necessary"])
+            check_solution(row)
+            gold = row["text"].split("<solution>", 1)[1]
+            score = compute_score("x", gold, row["answer"], {"graph": row["graph"]})
+            assert score["score"] == 1.0 and score["verified"] == 1.0, row["solution"]
+            released = compute_score("x", gold, row["answer"], {"graph": row["graph"], "gold_solution": row["solution"]},
+                                     semantics="paper")
+            assert released["score"] == 1.0, row["solution"]  # the released reward's reading agrees
+            sentences = row["problem"].split(". ")
+            stated = [n for n in graph["nodes"] if n["relation"] != "aggregate"]
+            assert len(sentences) == len(stated) + (mode == "reverse")  # every instance stated once
+            target = next(n for n in graph["nodes"] if n["name"] == (graph["hidden"] or graph["target"]))
+            if target["relation"] == "aggregate":
+                assert row["question"] == f"What is the {target['name']}?"
+            else:  # the singular item, as the paper asks
+                item, entity = target["name"].split(" in ", 1)
+                assert row["question"] == f"How many {item} does {entity} have?"
+            letters = re.findall(r"Define .+? as ([A-Za-z]);", row["solution"])
+            if mode == "reverse":
+                assert "X" not in letters and letters.count("x") == 1
+                assert "Move all terms to one side: " in row["solution"] and "Isolate the term with x: " in row["solution"]
+                assert f"The number of {graph['hidden']} exists, and its number is greater than 0" in row["problem"]
+
+
+def test_paper_style_wording_and_shape():
+    """Compound statements, totals as parents, brackets in reverse mode, and the reverse tail."""
+    rows = [generate_row(op, mode, CONTEXTS["zoo"], seed=0, index=i, style="paper")
+            for op in (6, 9, 12) for mode in ("forward", "reverse") for i in range(40)]
+    problems = " ".join(r["problem"] for r in rows)
+    assert re.search(r"equals \d (plus|times) the (sum|difference) (of|between) ", problems)
+    assert re.search(r"equals the sum of [^.]+, [^.]+, and ", problems)
+    assert re.search(r"equals (\d (plus|times) )?the total number of adult animals in ", problems)
+    reverse = " ".join(r["solution"] for r in rows if r["mode"] == "reverse")
+    assert re.search(r" = \(\d\) \* \([^)]*x[^)]*\) = ", reverse)  # "(3) * (x + 3)"
+    assert re.search(r"Divide both sides by -?\d+: x = -?\d+ / -?\d+\. Solution: x = \d\.", reverse)
+    forward = [r for r in rows if r["mode"] == "forward"]
+    assert sum(r["question"].startswith("What is the total") for r in forward) > len(forward) / 2
+    assert all(r["problem"].endswith(".") and not r["problem"].endswith(" ") for r in rows)
+    from interplay_verl.problems.paper_style import linear
+
+    assert [linear(*t) for t in ((1, 0), (2, 1), (1, -3), (-1, 5), (-2, 4), (-1, -1), (0, 7), (-1, 0))] == [
+        "x", "2*x + 1", "x - 3", "5 - x", "4 - 2*x", "-x - 1", "7", "-x"]
+
+
+def test_paper_style_rows_are_deterministic_and_named_apart():
+    a = generate_row(12, "reverse", CONTEXTS["school"], seed=4, index=9, style="paper")
+    assert generate_row(12, "reverse", CONTEXTS["school"], seed=4, index=9, style="paper") == a
+    assert a["id"] != generate_row(12, "reverse", CONTEXTS["school"], seed=4, index=9)["id"]
+    with pytest.raises(ValueError, match="style 'gsm': choose one of interplay, paper"):
+        generate_row(3, "forward", CONTEXTS["zoo"], seed=0, index=0, style="gsm")

@@ -1,5 +1,6 @@
 """``interplay-verl study``: study files, expressions, the paper's protocol per arm, shared stages, figures."""
 
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,84 @@ def test_a_study_shares_the_base_between_arms(paper_scale, tmp_path):
     assert {shared[a]["shared_with"].get("midtrain") for a in shared if a != owner} == {owner, None}
     assert shared["mid0.8_N954"]["shared_with"]["midtrain"] == owner  # one mid-training run for all
     assert "midtrain" not in shared[owner]["shared_with"] and "midtrain" not in shared["full_rl_N50"]["shared_with"]
+
+
+# ------------------------------------------------------------------ end to end at smoke scale (Ray; one at a time)
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One stage store for the four smoke studies: a base made by one study is reused by the next."""
+    return tmp_path_factory.mktemp("study_store")
+
+
+def run_study(name: str, out, store) -> subprocess.CompletedProcess:
+    env = dict(os.environ, VERL_PLATFORM="cpu", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run([sys.executable, "-m", "interplay_verl.cli", "study", study_path(name), "--scale", "smoke",
+                           "--out", str(out), "--store", str(store), "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def check_figures(out, figures: list[str]) -> None:
+    from PIL import Image
+
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert sorted(report["figures"]) == sorted(figures)
+    for name in figures:
+        assert Image.open(out / "report" / f"{name}.png").size[0] > 300
+        lines = (out / "report" / f"{name}.csv").read_text().splitlines()
+        assert len(lines) > 1 and report["figures"][name]["rows"] == len(lines) - 1
+    assert "![" in (out / "report" / "report.md").read_text()
+
+
+@pytest.mark.slow  # two GRPO runs and their evaluations
+def test_extrapolation_at_smoke_scale_shares_the_base(tmp_path, store):
+    out = tmp_path / "extrapolation"
+    proc = run_study("extrapolation", out, store)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    edge, ours = summary["arms"]["edge"]["seconds"], summary["arms"]["edge_ours"]["seconds"]
+    assert "pretrain" in edge and "rl" in edge and "filter" not in edge  # the paper's arm: no filter
+    assert set(ours) == {"filter", "rl", "evaluate", "report"}  # base, its evaluation and candidates shared
+    assert os.path.realpath(out / "arms" / "edge" / "pretrain") == os.path.realpath(out / "arms" / "edge_ours" / "pretrain")
+    assert os.path.realpath(out / "arms" / "edge" / "rl") != os.path.realpath(out / "arms" / "edge_ours" / "rl")
+    check_figures(out, ["passk_by_op"])
+    rows = (out / "report" / "passk_by_op.csv").read_text().splitlines()
+    assert {line.split(",")[1] for line in rows[1:]} == {"base", "rl"}
+    assert sum(line.startswith("edge,base") for line in rows) == 19 * 2  # one base (op 2-20, k = 1, 2), drawn once
+    assert sum(line.startswith("edge_ours,base") for line in rows) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "study" and manifest["plan"]["edge_ours"]["shared_with"]["pretrain"] == "edge"
+    again = run_study("extrapolation", out, store)  # done: nothing runs again
+    assert all(not arm["seconds"] for arm in json.loads(again.stdout.strip().splitlines()[-1])["arms"].values())
+
+
+@pytest.mark.slow  # a GRPO run from a checkpoint of the shared mid-training run
+def test_compute_at_smoke_scale_starts_rl_from_a_mid_training_checkpoint(tmp_path, store):
+    out = tmp_path / "compute"
+    had_base = any(store.glob("pretrain-*"))  # made by the extrapolation study, when it ran first
+    proc = run_study("compute", out, store)
+    seconds = json.loads(proc.stdout.strip().splitlines()[-1])["arms"]["mid0.8_N4"]["seconds"]
+    assert "midtrain" in seconds and ("pretrain" not in seconds) == had_base
+    rl = json.loads((out / "arms" / "mid0.8_N4" / "rl" / "manifest.json").read_text())
+    assert rl["config"]["model"].endswith(os.path.join("checkpoints", "global_step_8", "huggingface"))
+    assert rl["result"]["steps"] == 1  # round((1 - 0.8) * 4)
+    check_figures(out, ["compute_allocation"])
+
+
+@pytest.mark.slow  # a GRPO run
+def test_reward_at_smoke_scale_draws_error_curves(tmp_path, store):
+    out = tmp_path / "reward"
+    run_study("reward", out, store)
+    check_figures(out, ["reward_errors"])
+    rows = (out / "report" / "reward_errors.csv").read_text().splitlines()
+    assert rows[0] == "arm,step,missing,extra,wrong_value,wrong_parents,outcome - verified" and len(rows) == 1 + 3
+
+
+@pytest.mark.slow  # pre-training with context B, a GRPO run on B
+def test_context_at_smoke_scale_draws_transfer(tmp_path, store):
+    out = tmp_path / "context"
+    run_study("context", out, store)
+    check_figures(out, ["context_transfer"])
+    rows = (out / "report" / "context_transfer.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows[1:]] == [["f1_b0.01_rlB", "base"], ["f1_b0.01_rlB", "rl"]]
+    assert all(r.split(",")[3] == "0.01" for r in rows[1:])  # B's share in pre-training

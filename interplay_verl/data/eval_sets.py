@@ -18,13 +18,14 @@ from typing import Optional
 from collections.abc import Sequence
 
 from interplay_verl.metrics import SPLITS, split_of
+from interplay_verl.problems.rows import STYLES
 from interplay_verl.problems.sampler import MODES
 
 EVAL_SEED = 12345
 
 
 def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes: Sequence[str],
-              seed: int = EVAL_SEED) -> list[dict]:
+              seed: int = EVAL_SEED, style: str = "interplay") -> list[dict]:
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.rows import generate_row
 
@@ -35,13 +36,13 @@ def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes
     if bad:
         raise ValueError(f"modes {bad}: choose from {', '.join(MODES)}")
     loaded = [load_context(c) for c in contexts]
-    return [generate_row(op, mode, ctx, seed, i) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
+    return [generate_row(op, mode, ctx, seed, i, style=style) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
             for ctx in loaded for mode in modes for i in range(per_op)]
 
 
 def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple(SPLITS), contexts: Sequence[str] = ("zoo",),
                     modes: Sequence[str] = ("forward",), seed: int = EVAL_SEED,
-                    disjoint_from: Sequence[str] = (), source: Optional[str] = None) -> dict:
+                    disjoint_from: Sequence[str] = (), source: Optional[str] = None, style: str = "interplay") -> dict:
     """Write ``out/rows.parquet`` (+ manifest): ``per_op`` problems per op, context and mode of each
     split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains.
 
@@ -62,7 +63,7 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
             except ValueError as exc:
                 raise ValueError(f"evaluation split {split}: {exc}") from None
     else:
-        rows = eval_rows(per_op, splits, contexts, modes, seed)
+        rows = eval_rows(per_op, splits, contexts, modes, seed, style)
     kept = [r for r in rows if r["id"] not in banned]
     if not kept:
         raise ValueError(f"{out}: every evaluation problem is also in {list(disjoint_from)}")
@@ -75,7 +76,8 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
               "by_split": dict(sorted(Counter(split_of(int(r["op"])) for r in kept).items()))}
     write_manifest(out, config={"per_op": per_op, "splits": list(splits), "contexts": list(contexts),
                                 "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from],
-                                "source": os.path.abspath(source) if source else None},
+                                "source": os.path.abspath(source) if source else None,
+                                **({"style": style} if style != "interplay" else {})},
                    seed=seed, kind="eval_sets", **result)
     return result
 
@@ -93,6 +95,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="row sets (training data, RL candidates) whose problems must not be evaluated")
     p.add_argument("--from", dest="source", metavar="ROWS",
                    help="take the problems from these rows (e.g. `interplay-verl import` output) instead of generating")
+    p.add_argument("--style", default="interplay", choices=STYLES, help="generator style (as `generate --style`)")
     args = p.parse_args(argv)
     from interplay_verl.command import report
 
@@ -101,7 +104,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
-        seed=args.seed, disjoint_from=args.disjoint_from, source=args.source), (ValueError, OSError))
+        seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style), (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The pipeline's configuration: typed sections (dataclasses) read through OmegaConf.
 
 A profile is a YAML file of these sections (``recipes/profiles/tiny.yaml`` is the default,
-``paper.yaml`` the paper's scale, ``recipes/experiments/`` the studies); ``extends:`` names a
+``paper.yaml`` the paper's scale; a study's arms are settings over one, ``recipes/studies/``); ``extends:`` names a
 profile it builds on. Overrides come from ``IV__SECTION__KEY=value`` environment variables, then
 ``--set section.key=value``. OmegaConf checks keys and types against the dataclasses; this
 module turns its errors into one line naming the key, and ``validate`` checks what types
@@ -58,6 +58,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    style: str = "interplay"  # generator style: ours, or "paper" (the paper's problems and wording)
     modes: list[str] = field(default_factory=lambda: ["forward"])
     contexts: str = "zoo"
     workers: int = 1
@@ -345,6 +346,10 @@ def validate(cfg) -> None:
                 raise PipelineConfigError(f"{key}: {name!r} is not one of data.contexts ({', '.join(shares)})")
             guard(key, lambda spec=spec: op_weights(str(spec)))
     guard("evaluate.contexts", lambda: [load_context(c) for c in cfg.evaluate.contexts])
+    from interplay_verl.problems.rows import STYLES
+
+    if cfg.data.style not in STYLES:
+        raise PipelineConfigError(f"data.style={cfg.data.style!r}: choose one of {', '.join(STYLES)}")
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]
         if bad:

@@ -207,7 +207,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="interplay-verl pipeline", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", default=os.path.join(PROFILES_DIR, "tiny.yaml"),
-                   help="profile: recipes/profiles/*.yaml or recipes/experiments/*.yaml")
+                   help="profile: recipes/profiles/*.yaml (a study's arms: interplay-verl study)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help=f"override one setting (repeatable); environment: {ENV_PREFIX}SECTION__KEY=VALUE")
     p.add_argument("--out", help="output directory (default: the profile's `out`)")

@@ -89,7 +89,7 @@ def eval_sets(run) -> None:
 
     d, e = run.cfg.data, run.cfg.evaluate
     write_eval_sets(run.path("eval_sets"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
-                    source=resolve(d.eval_from) if d.eval_from else None)
+                    source=resolve(d.eval_from) if d.eval_from else None, style=d.style)
 
 
 def data(run) -> None:
@@ -99,7 +99,7 @@ def data(run) -> None:
     c, d = run.cfg, run.cfg.data
     generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
              contexts=d.contexts, context_ops=dict(c.pretrain.context_ops), seed=c.seed, workers=d.workers,
-             resume=True, quiet=True)
+             resume=True, quiet=True, style=d.style)
 
 
 def mid_data(run) -> None:
@@ -111,7 +111,7 @@ def mid_data(run) -> None:
     c, d = run.cfg, run.cfg.data
     generate(run.path("mid_data", "rows"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
              contexts=d.contexts, context_ops=dict(c.midtrain.context_ops), seed=c.seed + 1, workers=d.workers,
-             resume=True, quiet=True)
+             resume=True, quiet=True, style=d.style)
     build(run.path("mid_data", "rows"), run.path("tokenizer"), run.path("mid_data", "corpus"), d.block_size,
           quiet=run.quiet, exclude_ids=read_ids(run.path("eval_sets")))
 
@@ -132,7 +132,7 @@ def candidates(run) -> None:
         _select(resolve(d.candidates_from), run.path("candidates", "pool"), f, [*train, run.path("eval_sets")])
     else:
         generate(run.path("candidates", "pool"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
-                 contexts=f.contexts, seed=c.seed + 2, workers=d.workers, resume=True, quiet=True)
+                 contexts=f.contexts, seed=c.seed + 2, workers=d.workers, resume=True, quiet=True, style=d.style)
     exclude(run.path("candidates", "pool"), [*train, run.path("eval_sets")], run.path("candidates", "rows.parquet"))
 
 
@@ -278,22 +278,22 @@ def report(run) -> None:
 
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
-    Stage("eval_sets", eval_sets, ("evaluate.splits", "evaluate.contexts", "evaluate.modes", "evaluate.per_op",
-                                   "data.eval_from")),
-    Stage("data", data, ("seed", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
+    Stage("eval_sets", eval_sets, ("data.style", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
+                                   "evaluate.per_op", "data.eval_from")),
+    Stage("data", data, ("seed", "data.style", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
                          "pretrain.context_ops")),
     Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),
     Stage("corpus", corpus, ("data.block_size",), ("tokenizer", "eval_sets")),
     Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
     Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
     Stage("eval_base", eval_base, EVALUATION, ("pretrain", "eval_sets")),
-    Stage("mid_data", mid_data, ("seed", "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
+    Stage("mid_data", mid_data, ("seed", "data.style", "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
                                  "midtrain.ops", "midtrain.tokens", "midtrain.context_ops"), ("tokenizer", "eval_sets"),
           enabled=lambda cfg: cfg.midtrain.enable),
     Stage("midtrain", midtrain, ("midtrain.enable", "midtrain.config", "midtrain.overrides", "device"),
           ("pretrain", "mid_data"),
           enabled=lambda cfg: cfg.midtrain.enable),
-    Stage("candidates", candidates, ("seed", "filter.ops", "filter.modes", "filter.contexts",
+    Stage("candidates", candidates, ("seed", "data.style", "filter.ops", "filter.modes", "filter.contexts",
                                      "filter.candidates_per_op", "data.candidates_from"),
           ("data", "mid_data", "eval_sets")),
     Stage("filter", edge_filter, ("filter", "rl.semantics", "rl.start_step", "seed"), ("midtrain", "candidates"),

@@ -22,7 +22,7 @@ from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet, atomic_w
 from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
-from interplay_verl.problems.rows import GENERATOR_VERSION, generate_row
+from interplay_verl.problems.rows import GENERATOR_VERSION, STYLES, generate_row
 from interplay_verl.problems.sampler import MAX_OP, MODES
 
 PLAN_FILE = "plan.json"
@@ -46,19 +46,21 @@ class Shard:
 _CONTEXT_CACHE: dict[str, object] = {}
 
 
-def write_shard(shard: Shard, seed: int, out_dir: str) -> tuple[str, int, str]:
+def write_shard(shard: Shard, seed: int, out_dir: str, style: str = "interplay") -> tuple[str, int, str]:
     """Generate one shard and publish it atomically; returns (filename, rows, sha256)."""
     import pyarrow as pa
 
     ctx = _CONTEXT_CACHE.get(shard.context) or _CONTEXT_CACHE.setdefault(shard.context, load_context(shard.context))
-    rows = [generate_row(shard.op, shard.mode, ctx, seed, i) for i in range(shard.start, shard.start + shard.count)]
+    rows = [generate_row(shard.op, shard.mode, ctx, seed, i, style=style)
+            for i in range(shard.start, shard.start + shard.count)]
     table = pa.Table.from_pylist(rows, schema=schema())
     final = os.path.join(out_dir, shard.filename)
     atomic_write_parquet(table, final)
     return shard.filename, len(rows), file_sha256(final)
 
 
-def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenizer: Optional[str]) -> dict[int, float]:
+def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenizer: Optional[str],
+                    style: str = "interplay") -> dict[int, float]:
     """Mean tokens per training document for each op, from a fixed sample (so plans are reproducible)."""
     ctx = load_context(context)
     count = None
@@ -69,7 +71,7 @@ def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenize
         count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"]) + 1  # noqa: E731  (+ EOS)
     out = {}
     for op in ops:
-        texts = [generate_row(op, mode, ctx, seed=-1, index=i)["text"] for mode in modes for i in range(8)]
+        texts = [generate_row(op, mode, ctx, seed=-1, index=i, style=style)["text"] for mode in modes for i in range(8)]
         # without a tokenizer: ~4 characters per token for this English-and-digits text
         out[op] = sum(count(t) if count else len(t) / 4 for t in texts) / len(texts)
     return out
@@ -77,7 +79,8 @@ def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenize
 
 def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], per_op: Optional[int],
          tokens: Optional[int], shard_size: int, tokenizer: Optional[str] = None,
-         context_ops: Optional[dict[str, dict[int, float]]] = None, rows: Optional[int] = None) -> list[Shard]:
+         context_ops: Optional[dict[str, dict[int, float]]] = None, rows: Optional[int] = None,
+         style: str = "interplay") -> list[Shard]:
     """The shards of a generation: rows per op (``per_op`` each, ``rows`` split by the op weights, or a
     ``tokens`` budget split by them), then per mode, then per context holding that op.
 
@@ -97,7 +100,7 @@ def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], pe
     elif rows is not None:
         per_op_counts = {op: n for op, n in allocate(rows, op_share).items() if n > 0}
     else:
-        est = estimate_tokens(op_share, modes, next(iter(contexts)), tokenizer)
+        est = estimate_tokens(op_share, modes, next(iter(contexts)), tokenizer, style)
         per_op_counts = {op: max(1, round(w * tokens / est[op])) for op, w in op_share.items()}
     shards = []
     names = {c: load_context(c).name for c in contexts}
@@ -111,17 +114,18 @@ def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], pe
     return shards
 
 
-def _run_local(todo: list[Shard], seed: int, out: str, workers: int, progress) -> list[tuple[str, int, str]]:
+def _run_local(todo: list[Shard], seed: int, out: str, workers: int, progress,
+               style: str = "interplay") -> list[tuple[str, int, str]]:
     results = []
     if workers <= 1:
         for shard in todo:
-            results.append(write_shard(shard, seed, out))
+            results.append(write_shard(shard, seed, out, style))
             progress.update(shard.count)
         return results
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(workers) as pool:
-        jobs = [(s, seed, out) for s in todo]
+        jobs = [(s, seed, out, style) for s in todo]
         for result in pool.imap_unordered(_write_star, jobs, chunksize=1):
             results.append(result)
             progress.update(result[1])
@@ -132,7 +136,7 @@ def _write_star(args):
     return write_shard(*args)
 
 
-def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str, int, str]]:
+def _run_ray(todo: list[Shard], seed: int, out: str, progress, style: str = "interplay") -> list[tuple[str, int, str]]:
     import ray
 
     address = os.environ.get("RAY_ADDRESS") or None
@@ -140,7 +144,7 @@ def _run_ray(todo: list[Shard], seed: int, out: str, progress) -> list[tuple[str
     local = {} if address else {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
     ray.init(address=address, ignore_reinit_error=True, **local)
     task = ray.remote(write_shard)
-    pending = [task.remote(s, seed, out) for s in todo]
+    pending = [task.remote(s, seed, out, style) for s in todo]
     results = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
@@ -154,7 +158,7 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
              rows: Optional[int] = None, modes: str = "forward", contexts: str = "zoo",
              context_ops: Optional[dict[str, str]] = None, seed: int = 0, workers: int = 1, ray: bool = False,
              shard_size: int = 5000, tokenizer: Optional[str] = None, resume: bool = False,
-             quiet: bool = False) -> dict:
+             quiet: bool = False, style: str = "interplay") -> dict:
     """Generate the rows of an op/context/mode mixture into parquet shards under ``out`` (+ manifest).
 
     Exactly one of ``per_op`` (problems per op and mode), ``rows`` (a total split by the mixture's
@@ -169,6 +173,8 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     bad = [m for m in mode_list if m not in MODES]
     if bad or not mode_list:
         raise MixtureError(f"--modes {modes!r}: use forward, reverse or both")
+    if style not in STYLES:
+        raise MixtureError(f"--style {style!r}: choose one of {', '.join(STYLES)}")
     if sum(x is not None for x in (per_op, tokens, rows)) != 1:
         raise MixtureError("give exactly one of --per-op, --rows and --tokens")
     for name, value in (("--per-op", per_op), ("--rows", rows), ("--tokens", tokens)):
@@ -188,7 +194,7 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     for spec, table in ((ops, weights), *((f"{c}={s}", own_ops[c]) for c, s in (context_ops or {}).items())):
         if not all(2 <= op <= MAX_OP for op in table):
             raise MixtureError(f"--ops {spec!r}: ops must lie in 2..{MAX_OP}")
-    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer, own_ops, rows)
+    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer, own_ops, rows, style)
 
     os.makedirs(out, exist_ok=True)
     config = {"ops": ops, "op_weights": weights, "contexts": context_shares, "modes": mode_list, "per_op": per_op,
@@ -198,6 +204,8 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
         config["context_ops"] = {c: {"spec": str(context_ops[c]), "op_weights": w} for c, w in own_ops.items()}
     if rows is not None:
         config["rows"] = rows
+    if style != "interplay":
+        config["style"] = style
     plan_doc = json.dumps({"config": config, "seed": seed, "shards": [asdict(s) for s in shards]},
                           sort_keys=True, indent=1)
     plan_path = os.path.join(out, PLAN_FILE)
@@ -217,9 +225,9 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     with tqdm(total=total, initial=total - sum(s.count for s in todo), unit="problem",
               desc="generate", disable=quiet) as progress:
         if ray:
-            written = _run_ray(todo, seed, out, progress)
+            written = _run_ray(todo, seed, out, progress, style)
         else:
-            written = _run_local(todo, seed, out, workers, progress)
+            written = _run_local(todo, seed, out, workers, progress, style)
     digests = {name: sha for name, _, sha in written}
     files = [{"file": s.filename, "rows": s.count, "context": s.context_name, "mode": s.mode, "op": s.op,
               "sha256": digests.get(s.filename) or file_sha256(os.path.join(out, s.filename))} for s in shards]
@@ -242,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "uniform (zoo,school) or weighted (zoo:0.99,school:0.01)")
     p.add_argument("--context-ops", action="append", default=[], metavar="CONTEXT=OPS",
                    help="a context's own op mixture, e.g. school=2 (B only at op 2) or zoo=2-20; repeatable")
+    p.add_argument("--style", default="interplay", choices=STYLES,
+                   help="interplay: ours (exact op by construction); paper: the paper's problems and wording")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (parquet shards, plan.json, manifest.json)")
     p.add_argument("--workers", type=int, default=1, help="local processes")

@@ -13,11 +13,13 @@ import json
 import random
 from typing import Any
 
+from interplay_verl.problems import paper_style
 from interplay_verl.problems.contexts import Context
 from interplay_verl.problems.render import problem_sentences, question, rl_prompt, solution, training_text
 from interplay_verl.problems.sampler import SamplerConfig, sample_problem
 
 GENERATOR_VERSION = "1"
+STYLES = ("interplay", paper_style.STYLE)
 
 
 def problem_rng(seed: int, op: int, mode: str, context: str, index: int) -> random.Random:
@@ -34,7 +36,16 @@ def content_id(graph_json: str, problem: str, question_text: str) -> str:
 
 
 def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
-                 config: SamplerConfig = SamplerConfig()) -> dict[str, Any]:
+                 config: SamplerConfig = SamplerConfig(), style: str = "interplay") -> dict[str, Any]:
+    """One row in a generator style: ``interplay`` (ours, exact op by construction) or ``paper``
+    (the paper's problems and wording, ``problems/paper_style.py``)."""
+    if style not in STYLES:
+        raise ValueError(f"style {style!r}: choose one of {', '.join(STYLES)}")
+    if style == "paper":
+        rng = random.Random(f"{paper_style.VERSION}/{seed}/{context.name}/{mode}/op{op}/{index}")
+        problem_text, question_text, body, answer, gold = paper_style.sample(op, mode, context, rng)
+        return _row(op, mode, context, seed, index, problem_text, question_text, body, answer,
+                    canonical_graph(gold), paper_style.VERSION)
     rng = problem_rng(seed, op, mode, context.name, index)
     problem = sample_problem(op, mode, context, rng, config)
     sentences = problem_sentences(problem)
@@ -42,7 +53,12 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
     problem_text = " ".join(sentences)
     question_text = question(problem, context)
     body, answer = solution(problem, rng)
-    graph = canonical_graph(problem.gold_graph())
+    return _row(op, mode, context, seed, index, problem_text, question_text, body, answer,
+                canonical_graph(problem.gold_graph()), GENERATOR_VERSION)
+
+
+def _row(op: int, mode: str, context: Context, seed: int, index: int, problem_text: str, question_text: str,
+         body: str, answer: str, graph: str, version: str) -> dict[str, Any]:
     return {
         "id": content_id(graph, problem_text, question_text),
         "problem": problem_text,
@@ -57,5 +73,5 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
         "prompt": rl_prompt(problem_text, question_text),
         "seed": seed,
         "index": index,
-        "generator_version": GENERATOR_VERSION,
+        "generator_version": version,
     }
