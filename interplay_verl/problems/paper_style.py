@@ -515,7 +515,7 @@ class _Writer:
         else:
             copy = False
             acc_letter, acc_value = self.var[real[0]], d.nodes[real[0]].value
-            for i, parent in enumerate(real[1:], start=1):
+            for parent in real[1:]:
                 pv = d.nodes[parent].value
                 diff = node.diff and len(real) == 2
                 if reverse:
