@@ -27,6 +27,7 @@ unsolvable); and sums are printed without a symbolic-algebra package (the same s
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import string
@@ -354,33 +355,16 @@ class _Draw:
     def _combine(self, node: _Node, reverse: bool, get=None):
         """The node's value from its parents': ints, or (coef, offset) of x in reverse mode."""
         get = get or (lambda p: self.nodes[p].value)
-
-        def add(a, b):
-            return (a[0] + b[0], a[1] + b[1]) if reverse else a + b
-
-        def const(v):
-            return (0, v) if reverse else v
-
-        if node.total:
-            parts = [get(p) for p in node.parents]
-            out = parts[0]
-            for part in parts[1:]:
-                out = add(out, part)
-            return out
-        real = [get(p) for p in node.real()]
-        if not real:
-            return const(node.k)
-        if len(real) == 2 and node.diff:
-            acc = (real[0][0] - real[1][0], real[0][1] - real[1][1]) if reverse else real[0] - real[1]
-        else:
-            acc = real[0]
-            for part in real[1:]:
-                acc = add(acc, part)
+        const = (0, node.k) if reverse else node.k
+        parts = [get(p) for p in node.real()]  # a total's parents are its items
+        if not parts:
+            return const
+        acc = _minus(*parts) if len(parts) == 2 and node.diff else functools.reduce(_plus, parts)
         if RNG not in node.parents:
             return acc
         if node.plus:
-            return add(const(node.k), acc)
-        return (acc[0] * node.k, acc[1] * node.k) if reverse else acc * node.k
+            return _plus(const, acc)
+        return (acc[0] * node.k, acc[1] * node.k) if isinstance(acc, tuple) else acc * node.k
 
     def accept(self) -> None:
         if self.op_count() != self.op or self.op_count() > self.op_max:
@@ -446,10 +430,6 @@ class _Writer:
         except StopIteration:
             raise _Reject from None
 
-    def shown(self, name: str) -> str:
-        value = self.draw.nodes[name].value
-        return linear(*value) if self.draw.mode == "reverse" else str(value)
-
     def sentence(self, node: _Node) -> str:
         d = self.draw
         real = [d.nodes[p] for p in node.real()]
@@ -483,73 +463,50 @@ class _Writer:
         if reverse and name == d.hidden:
             self.var[name] = "x"
             return f"Define {name} as x; we don't know its value yet but will find it out later."
-        parts: list[str] = []
-        if node.total:
-            items = node.parents
-            acc_letter, acc_value = self.var[items[0]], d.nodes[items[0]].value
-            if len(items) == 1:
-                final = self.fresh()
-                self.var[name] = final
-                return f"Define {name} as {final}; so {final} = {acc_letter} = {self.shown(name)}."
-            for i, item in enumerate(items[1:], start=1):
-                value = (acc_value[0] + d.nodes[item].value[0], acc_value[1] + d.nodes[item].value[1]) if reverse \
-                    else acc_value + d.nodes[item].value
-                letter = self.fresh()
-                link = self._pair(acc_letter, self.var[item], self._show(acc_value), self.shown(item), False,
-                                  self._show(value))
-                parts.append(f"{'so ' if i == len(items) - 1 else ''}{letter} = {link}")
-                acc_letter, acc_value = letter, value
-            self.var[name] = acc_letter
-            return f"Define {name} as {acc_letter}; " + "; ".join(parts) + "."
+        # a total is written as the sum chain of its items, like an instance with those parents
         real = node.real()
-        has_k = RNG in node.parents
         if not real:
             final = self.fresh()
             self.var[name] = final
             return f"Define {name} as {final}; so {final} = {node.k}."
-        # the real parents' combination: a copy, a pair (sum or difference) or a chain of sums
-        chain: list[str] = []
-        if len(real) == 1:
-            acc_letter, acc_value = self.var[real[0]], d.nodes[real[0]].value
-            copy = True
-        else:
-            copy = False
-            acc_letter, acc_value = self.var[real[0]], d.nodes[real[0]].value
-            for parent in real[1:]:
-                pv = d.nodes[parent].value
-                diff = node.diff and len(real) == 2
-                if reverse:
-                    value = (acc_value[0] - pv[0], acc_value[1] - pv[1]) if diff else (acc_value[0] + pv[0],
-                                                                                      acc_value[1] + pv[1])
-                else:
-                    value = acc_value - pv if diff else acc_value + pv
-                letter = self.fresh()
-                chain.append((letter, self._pair(acc_letter, self.var[parent], self._show(acc_value), self.shown(parent),
-                                                 diff, self._show(value))))
-                acc_letter, acc_value = letter, value
-        if not has_k:
-            if copy:
+        diff = node.diff and len(real) == 2
+        acc_letter, acc_value = self.var[real[0]], d.nodes[real[0]].value
+        links: list[str] = []  # a pair, or a chain of sums, each link into a fresh temporary
+        for parent in real[1:]:
+            right = d.nodes[parent].value
+            value = _minus(acc_value, right) if diff else _plus(acc_value, right)
+            letter = self.fresh()
+            links.append(f"{letter} = " + self._pair(acc_letter, self.var[parent], self._show(acc_value),
+                                                     self._show(right), diff, self._show(value)))
+            acc_letter, acc_value = letter, value
+        if RNG not in node.parents:
+            if not links:  # a copy
                 final = self.fresh()
-                self.var[name] = final
-                return f"Define {name} as {final}; so {final} = {acc_letter} = {self._show(acc_value)}."
-            links = [f"{'so ' if i == len(chain) - 1 else ''}{letter} = {text}" for i, (letter, text) in enumerate(chain)]
-            self.var[name] = chain[-1][0]
-            return f"Define {name} as {chain[-1][0]}; " + "; ".join(links) + "."
-        if copy:
+                links = [f"{final} = {acc_letter} = {self._show(acc_value)}"]
+            else:
+                final = acc_letter
+            self.var[name] = final
+            links[-1] = "so " + links[-1]
+            return f"Define {name} as {final}; " + "; ".join(links) + "."
+        if not links:  # "k plus/times" a copy: the copy goes into a temporary first
             temp = self.fresh()
             links = [f"{temp} = {acc_letter} = {self._show(acc_value)}"]
             acc_letter = temp
-        else:
-            links = [f"{letter} = {text}" for letter, text in chain]
         final = self.fresh()
         self.var[name] = final
         sym = "+" if node.plus else "*"
-        if reverse and not node.plus:
-            middle = f"({node.k}) * ({self._show(acc_value)})"
-        else:
-            middle = f"{node.k} {sym} {self._show(acc_value)}"
-        links.append(f"so {final} = {node.k} {sym} {acc_letter} = {middle} = {self.shown(name)}")
+        shown = self._show(acc_value)
+        middle = f"({node.k}) * ({shown})" if reverse and not node.plus else f"{node.k} {sym} {shown}"
+        links.append(f"so {final} = {node.k} {sym} {acc_letter} = {middle} = {self._show(node.value)}")
         return f"Define {name} as {final}; " + "; ".join(links) + "."
+
+
+def _plus(a, b):
+    return (a[0] + b[0], a[1] + b[1]) if isinstance(a, tuple) else a + b
+
+
+def _minus(a, b):
+    return (a[0] - b[0], a[1] - b[1]) if isinstance(a, tuple) else a - b
 
 
 def render(draw: _Draw, rng: random.Random) -> tuple[str, str, str, str]:
