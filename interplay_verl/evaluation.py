@@ -130,6 +130,35 @@ def write_outputs(out: str, rows: list[dict], completions: list[str], scores: li
     atomic_write_text(os.path.join(out, "summary.csv"), summary_csv(report))
     atomic_write_text(os.path.join(out, "report.md"), summary_markdown(report))
     plots.evaluation_plots(report, out)
+    failure_pictures(os.path.join(out, "failures"), rows, completions, scores)
+
+
+def failure_pictures(out: str, rows: list[dict], completions: list[str], scores: list[dict],
+                     per_split: int = 2) -> list[str]:
+    """The first ``per_split`` unverified samples of each split, drawn gold beside solution
+    (``plots.problem_picture``) with the graph as GraphML: where the numbers say how often a
+    model fails, these show how."""
+    from interplay_verl import plots
+    from interplay_verl.metrics import split_of
+    from interplay_verl.verify.graphs import comparison_graph, write_graphml
+
+    drawn: dict[str, int] = {}
+    paths = []
+    for row, completion, score in zip(rows, completions, scores):
+        split = split_of(int(row["op"]))
+        if score.get("verified") or drawn.get(split, 0) >= per_split or not row.get("graph"):
+            continue
+        drawn[split] = drawn.get(split, 0) + 1
+        graph, report = comparison_graph(row["graph"], completion)
+        os.makedirs(out, exist_ok=True)
+        stem = os.path.join(out, f"{split}-{drawn[split]}")
+        counts = ", ".join(f"{len(getattr(report, k))} {k.replace('_', ' ')}"
+                           for k in ("missing", "extra", "wrong_value", "wrong_parents"))
+        title = (f"{row['id']}: op {row['op']}, {row['context']}, {row['mode']}; {counts}; "
+                 f"answer {'right' if report.answer_correct else 'wrong'}")
+        paths.append(plots.problem_picture(graph, stem + ".png", title))
+        write_graphml(graph, stem + ".graphml")
+    return paths
 
 
 def summary_rows(report: dict) -> list[tuple]:

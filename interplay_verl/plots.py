@@ -246,3 +246,54 @@ def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], p
     axes[0][0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+STATUS_COLOURS = {"ok": "#a1d99b", "missing": "#ffffff", "extra": "#fdae6b", "wrong_value": "#fc9272",
+                  "wrong_parents": "#9e9ac8", "wrong_both": "#de2d26"}
+EDGE_STYLES = {"both": ("#636363", "solid"), "gold": ("#3182bd", "dashed"), "solution": ("#de2d26", "solid")}
+
+
+def problem_picture(graph, path: str, title: str) -> str:
+    """The gold graph and the solution's (``verify.graphs.comparison_graph``), each error marked:
+    fill by node status, blue (dashed) edges the solution left out, red edges it invented."""
+    import networkx as nx
+
+    plt = _plt()
+    layers: dict[str, int] = {}
+    try:
+        for depth, generation in enumerate(nx.topological_generations(graph)):
+            for name in generation:
+                layers[name] = depth
+    except nx.NetworkXUnfeasible:  # a solution with a cycle: fall back to solution order
+        layers = {name: data["rank"] for name, data in graph.nodes(data=True)}
+    for name in graph.nodes:
+        graph.nodes[name]["layer"] = layers[name]
+    pos = nx.multipartite_layout(graph, subset_key="layer", align="horizontal", scale=1.0)
+    width = max(6.0, 1.6 * max(sum(1 for v in layers.values() if v == d) for d in set(layers.values())))
+    fig, ax = plt.subplots(figsize=(min(width, 18.0), 1.3 + 1.2 * (max(layers.values()) + 1)))
+    for kind, (colour, style) in EDGE_STYLES.items():
+        edges = [(u, v) for u, v, d in graph.edges(data=True) if d["kind"] == kind]
+        nx.draw_networkx_edges(graph, pos, edgelist=edges, ax=ax, edge_color=colour, style=style, arrows=True,
+                               arrowsize=10, node_size=1800)
+    from matplotlib.lines import Line2D
+
+    handles = []
+    for status, colour in STATUS_COLOURS.items():
+        nodes = [n for n, d in graph.nodes(data=True) if d["status"] == status]
+        nx.draw_networkx_nodes(graph, pos, nodelist=nodes, ax=ax, node_color=colour, node_size=1800,
+                               edgecolors="#252525", linewidths=1.0)
+        if nodes:
+            handles.append(Line2D([], [], marker="o", linestyle="", markersize=8, markerfacecolor=colour,
+                                  markeredgecolor="#252525", label=f"{status.replace('_', ' ')} ({len(nodes)})"))
+
+    def label(name: str, data: dict) -> str:
+        short = name if len(name) <= 22 else name[:21] + "…"
+        values = f"gold {data['gold_value'] or '-'} / sol {data['solution_value'] or '-'}"
+        return f"{short}\n{values}"
+
+    nx.draw_networkx_labels(graph, pos, labels={n: label(n, d) for n, d in graph.nodes(data=True)}, ax=ax, font_size=6)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="quantities",
+              title_fontsize=7)
+    ax.set_title(title + "\nblue: a dependency the solution left out; red: one it invented", fontsize=8)
+    ax.axis("off")
+    return _save(fig, path)

@@ -108,6 +108,8 @@ def test_sampled_evaluation_reports_the_ladder_and_is_seeded(tiny_model, tmp_pat
     first, second = (pq.read_table(str(tmp_path / d / "samples.parquet")).column("completion").to_pylist()
                      for d in ("a", "b"))
     assert first == second and len(first) == 16 and len(set(first)) > 1  # seeded, and really sampled
+    # the first two failing samples of the split (op 2-3: ID), drawn gold beside solution, and as GraphML
+    assert sorted(os.listdir(tmp_path / "a" / "failures")) == ["id-1.graphml", "id-1.png", "id-2.graphml", "id-2.png"]
     with pytest.raises(ValueError, match="several samples need temperature > 0"):
         evaluate(tiny_model, rows, None, n_samples=4, temperature=0.0)
 

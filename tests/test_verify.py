@@ -227,3 +227,40 @@ def test_step_cache_gives_the_same_reports_and_is_bounded(parser):
     size = parse._parse_step_cached.cache_info().currsize
     parse_solution(long_step)
     assert parse._parse_step_cached.cache_info().currsize == size  # not kept
+
+
+def test_comparison_graph_marks_every_error_and_exports_graphml(tmp_path):
+    """The picture's graph: one node per quantity of either graph, each error where it happened."""
+    import networkx as nx
+    from PIL import Image
+
+    from interplay_verl import plots
+    from interplay_verl.problems.contexts import load_context
+    from interplay_verl.problems.rows import generate_row
+    from interplay_verl.verify.graphs import comparison_graph, write_graphml
+
+    row = generate_row(9, "forward", load_context("zoo"), seed=0, index=3, style="paper")
+    gold = json.loads(row["graph"])
+    necessary = [n for n in gold["nodes"] if n["necessary"]]
+    steps = row["solution"].split("Define ")
+    dropped = necessary[1]["name"]
+    assert steps[2].startswith(dropped)
+    text = "Define ".join(steps[:2] + steps[3:]) + " Define adult owl in Nowhere as Q; so Q = 3."
+    graph, report = comparison_graph(row["graph"], text)
+    status = nx.get_node_attributes(graph, "status")
+    lower = {n["name"].lower(): n for n in necessary}
+    assert status[dropped.lower()] == "missing" and status["adult owl in nowhere"] == "extra"
+    assert sorted(s for s in status.values()) == sorted(
+        ["missing", "extra"] + ["wrong_parents" if n in report.wrong_parents else "ok" for n in lower
+                                if n != dropped.lower()])
+    assert graph.nodes[dropped.lower()]["gold_value"] == str(lower[dropped.lower()]["value"])
+    assert graph.nodes[dropped.lower()]["solution_value"] == ""
+    kinds = nx.get_edge_attributes(graph, "kind")
+    assert {kinds[(p.lower(), dropped.lower())] for p in lower[dropped.lower()]["parents"]} == {"gold"}
+    assert set(kinds.values()) <= {"both", "gold", "solution"} and "both" in kinds.values()
+    back = nx.read_graphml(write_graphml(graph, str(tmp_path / "g.graphml")))
+    assert set(back.nodes) == set(graph.nodes) and nx.get_node_attributes(back, "status") == status
+    assert Image.open(plots.problem_picture(graph, str(tmp_path / "g.png"), "t")).size[0] > 300
+    clean, ok = comparison_graph(row["graph"], row["solution"])
+    assert ok.verified and set(nx.get_node_attributes(clean, "status").values()) == {"ok"}
+    assert set(nx.get_edge_attributes(clean, "kind").values()) == {"both"}
