@@ -16,7 +16,7 @@ import sys
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.metrics import SPLITS, at_k
+from interplay_verl.metrics import SPLITS, at_k, relative_splits, split_entry
 
 SPLIT_ORDER = ("all", *SPLITS)
 
@@ -32,18 +32,25 @@ def load_report(directory: str) -> dict:
     return report
 
 
-def compare(names: Sequence[str], reports: Sequence[dict]) -> dict:
-    """{split: {name: {kind: {k: value}}}} at k = 1 and the largest k every report has, plus deltas."""
+def compare(names: Sequence[str], reports: Sequence[dict], id_top: Optional[int] = None) -> dict:
+    """{split: {name: {kind: {k: value}}}} at k = 1 and the largest k every report has, plus deltas.
+
+    ``id_top`` (M, the run's top pre-training op) adds the splits relative to the run
+    (``run_id`` = op 2..M, ``run_ood_edge``, ``run_ood_hard``) beside the paper's fixed ones."""
     if len(names) != len(reports) or not reports:
         raise ValueError("give one name per evaluation directory")
     kmax = min(max(int(k) for k in r["pass_at_k"]["k"]) for r in reports)
     ks = sorted({1, kmax})
     table: dict = {}
-    for split in SPLIT_ORDER:
+    relative = {f"run_{name}": bounds for name, bounds in relative_splits(id_top).items()} if id_top else {}
+    for split in (*SPLIT_ORDER, *relative):
         entries = []
         for report in reports:
             t = report["pass_at_k"]
-            entries.append(t["overall"] if split == "all" else t.get("by_split", {}).get(split))
+            if split in relative:
+                entries.append(split_entry(t["by_op"], *relative[split]))
+            else:
+                entries.append(t["overall"] if split == "all" else t.get("by_split", {}).get(split))
         if any(e is None for e in entries):
             continue
         table[split] = {}
@@ -54,7 +61,8 @@ def compare(names: Sequence[str], reports: Sequence[dict]) -> dict:
         for name in names[1:]:
             row = table[split][name]
             row["delta"] = {kind: {k: round(row[kind][k] - first[kind][k], 4) for k in ks} for kind in ("outcome", "verified")}
-    return {"names": list(names), "k": ks, "splits": table}
+    return {"names": list(names), "k": ks, "splits": table,
+            **({"run_splits": {s: list(b) for s, b in relative.items()}} if relative else {})}
 
 
 def markdown(result: dict) -> str:
@@ -73,11 +81,13 @@ def markdown(result: dict) -> str:
                     if "delta" in row:
                         cell += f" ({row['delta'][kind][k]:+.4f})"
                     cells.append(cell)
-            lines.append(f"| {split} | {name} | {row['problems']} | " + " | ".join(cells) + " |")
+            bounds = result.get("run_splits", {}).get(split)
+            label = f"{split} (op {bounds[0]}-{bounds[1]})" if bounds else split
+            lines.append(f"| {label} | {name} | {row['problems']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def run(dirs: Sequence[str], out: str, names: Optional[Sequence[str]] = None) -> dict:
+def run(dirs: Sequence[str], out: str, names: Optional[Sequence[str]] = None, id_top: Optional[int] = None) -> dict:
     from interplay_verl import plots
     from interplay_verl.atomic import atomic_write_text
     from interplay_verl.manifest import write_manifest
@@ -86,12 +96,13 @@ def run(dirs: Sequence[str], out: str, names: Optional[Sequence[str]] = None) ->
     if len(names) != len(dirs):
         raise ValueError(f"--names has {len(names)} names for {len(dirs)} directories")
     reports = [load_report(d) for d in dirs]
-    result = compare(names, reports)
+    result = compare(names, reports, id_top)
     os.makedirs(out, exist_ok=True)
     atomic_write_text(os.path.join(out, "comparison.json"), json.dumps(result, indent=2) + "\n")
     atomic_write_text(os.path.join(out, "comparison.md"), markdown(result))
     plots.compare_plot(names, reports, os.path.join(out, "comparison.png"))
-    write_manifest(out, config={"evaluations": [os.path.abspath(d) for d in dirs], "names": names}, seed=None,
+    write_manifest(out, config={"evaluations": [os.path.abspath(d) for d in dirs], "names": names, "id_top": id_top},
+                   seed=None,
                    kind="comparison")
     return result
 
@@ -101,11 +112,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("evaluations", nargs="+", help="`interplay-verl evaluate --out` directories, the baseline first")
     p.add_argument("--names", help="comma-separated display names (default: the directory names)")
     p.add_argument("--out", required=True, help="directory for comparison.md/json/png")
+    p.add_argument("--id-top", type=int, help="the run's top pre-training op M: adds splits relative to the run "
+                   "(ID 2..M, OOD-edge M+1..M+4, OOD-hard M+5..M+10)")
     args = p.parse_args(argv)
     from interplay_verl.command import report
 
     names = args.names.split(",") if args.names else None
-    return report("compare", lambda: run(args.evaluations, args.out, names), (ValueError, OSError))
+    return report("compare", lambda: run(args.evaluations, args.out, names, args.id_top), (ValueError, OSError))
 
 
 if __name__ == "__main__":

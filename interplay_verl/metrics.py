@@ -79,6 +79,23 @@ def mean_pass_at_k(counts: list[tuple[int, int]], k: int) -> float:
     return float(pass_at_k_many(n, c, k).mean())
 
 
+def relative_splits(top: int) -> dict[str, tuple[int, int]]:
+    """Splits relative to a run whose pre-training ops end at ``top`` (M): ID = 2..M, OOD-edge
+    M+1..M+4, OOD-hard M+5..M+10. At the paper's M = 10 they are ``SPLITS``."""
+    return {"id": (2, top), "ood_edge": (top + 1, top + 4), "ood_hard": (top + 5, top + 10)}
+
+
+def split_entry(by_op: dict, lo: int, hi: int) -> Optional[dict]:
+    """A split's pass@k table from per-op tables: the mean over problems, as the report's own
+    splits; None when no op of the range was evaluated."""
+    entries = [e for op, e in by_op.items() if lo <= int(op) <= hi]
+    problems = sum(e["problems"] for e in entries)
+    if not problems:
+        return None
+    return {"problems": problems, **{kind: {k: sum(at_k(e[kind], k) * e["problems"] for e in entries) / problems
+                                            for k in entries[0][kind]} for kind in KINDS}}
+
+
 def split_of(op: int) -> Optional[str]:
     for name, (lo, hi) in SPLITS.items():
         if lo <= op <= hi:

@@ -22,22 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interplay_verl.atomic import atomic_write_text
-from interplay_verl.metrics import at_k
-
-
-def relative_splits(m: int) -> dict[str, tuple[int, int]]:
-    return {"id": (2, m), "ood_edge": (m + 1, m + 4), "ood_hard": (m + 5, m + 10)}
-
-
-def split_value(by_op: dict, lo: int, hi: int, kind: str, k: int) -> float | None:
-    """A split's pass@k from per-op entries: the mean over problems, as the evaluation's own splits."""
-    total = weight = 0.0
-    for op, entry in by_op.items():
-        if lo <= int(op) <= hi:
-            value = at_k(entry[kind], k)
-            total += value * entry["problems"]
-            weight += entry["problems"]
-    return total / weight if weight else None
+from interplay_verl.metrics import at_k, relative_splits, split_entry
 
 
 def _report(arm_dir: str, checkpoint: str) -> dict | None:
@@ -147,7 +132,8 @@ def compute_allocation(study, arm_dirs: dict[str, str], out: str) -> dict:
         row = {"arm": arm.name, "budget": arm.point["N"], "mid_share": f}
         for split in ("ood_edge", "ood_hard"):
             for k in (1, kmax):
-                row[f"{split} pass@{k}"] = split_value(report["pass_at_k"]["by_op"], *splits[split], "outcome", k)
+                entry = split_entry(report["pass_at_k"]["by_op"], *splits[split])
+                row[f"{split} pass@{k}"] = at_k(entry["outcome"], k) if entry else None
         rows.append(row)
     panels = {}
     for split in ("ood_edge", "ood_hard"):

@@ -160,7 +160,8 @@ def test_compare_reports_deltas_per_split(tmp_path):
         d.mkdir()
         entry = lambda p1: {"problems": 3, "samples": 6, "outcome": {"1": p1, "2": p1 + 0.1}, "verified": {"1": p1 / 2, "2": p1}}
         report = {"pass_at_k": {"k": [1, 2], "samples_per_problem": 2, "overall": entry(id1),
-                                "by_split": {"id": entry(id1), "ood_hard": entry(hard1)}}}
+                                "by_split": {"id": entry(id1), "ood_hard": entry(hard1)},
+                                "by_op": {"3": entry(id1), "5": entry(hard1), "6": dict(entry(0.0), problems=1)}}}
         (d / "report.json").write_text(json.dumps(report))
         return str(d)
 
@@ -174,6 +175,15 @@ def test_compare_reports_deltas_per_split(tmp_path):
     assert "| ood_hard | rl | 3 | 0.2000 (+0.2000) | 0.3000 (+0.2000) | 0.1000 (+0.1000) | 0.2000 (+0.2000) |" in md
     assert (out / "comparison.png").stat().st_size > 1000
     assert compare_main([str(tmp_path / "missing"), "--out", str(out)]) == 2  # names the directory
+    # splits relative to a run pre-trained on op 2-4: ID 2-4, OOD-edge 5-8, OOD-hard 9-14
+    rel = tmp_path / "rel"
+    assert compare_main([str(tmp_path / "base"), str(tmp_path / "rl"), "--out", str(rel), "--id-top", "4"]) == 0
+    result = json.loads((rel / "comparison.json").read_text())
+    assert result["run_splits"] == {"run_id": [2, 4], "run_ood_edge": [5, 8], "run_ood_hard": [9, 14]}
+    assert list(result["splits"]) == ["all", "id", "ood_hard", "run_id", "run_ood_edge"]  # no op 9-14 evaluated
+    edge = result["splits"]["run_ood_edge"]["rl"]  # op 5 (3 problems at 0.2) and op 6 (1 problem at 0)
+    assert edge["problems"] == 4 and edge["outcome"]["1"] == pytest.approx(0.15) and edge["outcome"]["2"] == pytest.approx(0.25)
+    assert "| run_ood_edge (op 5-8) | rl | 4 |" in (rel / "comparison.md").read_text()
 
 
 def test_budget_takes_the_rollout_length_a_run_measured(tmp_path):

@@ -274,7 +274,8 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
 
     comparison = json.loads((out / "report" / "comparison.json").read_text())
     assert comparison["names"] == ["base", "mid", "rl"] and comparison["k"] == [1, 2]
-    assert list(comparison["splits"]) == ["all", "id", "ood_edge", "ood_hard"]
+    assert list(comparison["splits"]) == ["all", "id", "ood_edge", "ood_hard", "run_id", "run_ood_edge", "run_ood_hard"]
+    assert comparison["run_splits"]["run_id"] == [2, 4]  # the smoke run pre-trains on op 2-4
     for split, rows in comparison["splits"].items():
         for name in ("base", "mid", "rl"):
             assert set(rows[name]["verified"]) == {"1", "2"}, (split, name)

@@ -270,10 +270,14 @@ def evaluate(run) -> None:
 
 
 def report(run) -> None:
+    """Base, mid, RL side by side, on the paper's splits and on splits relative to this run's
+    pre-training ops (ID = 2..M)."""
     from interplay_verl.comparison import run as compare
+    from interplay_verl.problems.mixtures import op_weights
 
     names = [name for name, _ in checkpoints(run)]
-    compare([_evaluation_dir(run, n) for n in names], run.path("report"), names)
+    compare([_evaluation_dir(run, n) for n in names], run.path("report"), names,
+            id_top=max(op_weights(run.cfg.pretrain.ops)))
 
 
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
@@ -300,6 +304,6 @@ for _stage in (
           enabled=lambda cfg: cfg.filter.enable),
     Stage("rl", rl, ("rl", "device"), ("filter",)),
     Stage("evaluate", evaluate, EVALUATION, ("rl",)),
-    Stage("report", report, (), ("eval_base", "evaluate")),
+    Stage("report", report, ("pretrain.ops",), ("eval_base", "evaluate")),
 ):
     register_stage(_stage)
