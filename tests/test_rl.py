@@ -160,35 +160,62 @@ def test_edge_pool_wants_evidence_before_dropping_a_prompt():
 def test_edge_pool_verdicts_expire_after_k_steps_or_when_the_op_moves():
     band = Band(tau_1=0.9, tau_k=0.5, k=16)
     # prompts 0, 1 of op 5; prompt 2 of op 6; prompt 3 has no op
-    pool = EdgePool(4, band, min_samples=4, retest_every=3, retest_shift=0.2, op_rate_decay=0.0,
-                    op_of={0: 5, 1: 5, 2: 6})
-    step1 = [(0, False)] * 4 + [(1, True)] * 2 + [(1, False)] * 2 + [(2, False)] * 4 + [(3, False)] * 4
-    for index, success in step1:
+    pool = EdgePool(4, band, min_samples=4, retest_every=3, retest_shift=0.15, op_of={0: 5, 1: 5, 2: 6})
+    for index, success in [(0, False)] * 4 + [(1, True)] * 2 + [(1, False)] * 2 + [(2, False)] * 4 + [(3, False)] * 4:
         pool.update(index, success)
-    pool.end_step(1, step1)
-    assert pool.op_rate == {5: 0.25, 6: 0.0}
-    assert pool.verdicts == {0: [1, 0.25], 2: [1, 0.0], 3: [1, None]}
+    pool.end_step(1)
+    assert pool.op_rate(5) == pytest.approx(0.25) and pool.op_rate(6) == 0.0 and pool.op_rate(None) is None
+    assert pool.verdicts == {0: [1, pytest.approx(0.25)], 2: [1, 0.0], 3: [1, None]}  # op rate: mean of prompt rates
     assert [pool.skip(i) for i in range(4)] == [True, False, True, True]
-    # step 2: only prompt 1 is rolled out, and op 5 now passes 3 of 4 (the model moved)
-    step2 = [(1, True)] * 3 + [(1, False)]
-    for index, success in step2:
-        pool.update(index, success)
-    pool.end_step(2, step2)
-    assert pool.op_rate[5] == 0.75 and 0 not in pool.verdicts and 0 not in pool.counts  # op 5 moved by 0.5
-    assert not pool.skip(0) and pool.skip(2) and pool.skip(3) and pool.retested == 1
+    # step 2: only prompt 1 is rolled out, and now passes 12 of 12 more: op 5 moves (0 + 14/16) / 2
+    for _ in range(12):
+        pool.update(1, True)
+    pool.end_step(2)
+    assert pool.op_rate(5) == pytest.approx((0 + 14 / 16) / 2) and pool.retested == 1
+    assert not pool.skip(0) and pool.previous == {0: [4, 0, OUT_OF_REACH]}  # retest pending, evidence held
+    assert pool.skip(2) and pool.skip(3)
     pool.end_step(3)
     assert pool.skip(2)  # judged at step 1: not yet 3 steps
     pool.end_step(4)
     assert not pool.skip(2) and not pool.skip(3) and pool.retested == 3 and pool.verdicts == {}
-    # samples a fallback batch took anyway can clear a verdict without a retest
+    # a retest group that agrees with the verdict brings the held evidence back: out again at once
     for _ in range(4):
         pool.update(2, False)
-    pool.end_step(5)
-    assert pool.verdicts == {2: [5, 0.0]}
+    assert pool.counts[2] == [8, 0] and pool.skip(2) and 2 not in pool.previous
+    # one that disagrees (the model moved) starts afresh
+    pool.update(0, True)
+    for _ in range(3):
+        pool.update(0, False)
+    assert pool.counts[0] == [4, 1] and 0 not in pool.previous and pool.state(0) == IN_BAND
     for _ in range(4):
-        pool.update(2, True)
+        pool.update(3, False)  # prompt 3 (no op): its retest agrees too
+    pool.end_step(5)
+    assert set(pool.verdicts) == {2, 3}
+    # samples a fallback batch took anyway can clear a verdict without a retest
+    for _ in range(8):
+        pool.update(3, True)
     pool.end_step(6)
-    assert pool.verdicts == {} and pool.state(2) == IN_BAND and pool.retested == 3
+    assert set(pool.verdicts) == {2} and pool.state(3) == IN_BAND
+    again = EdgePool(4, band, 4, op_of={0: 5, 1: 5, 2: 6})
+    again.load_state_dict(json.loads(json.dumps(pool.state_dict())))
+    assert (again.counts, again.previous, again.rate, again.retested) == (pool.counts, pool.previous, pool.rate, 3)
+    assert again.op_rate(5) == pool.op_rate(5)
+
+
+def test_edge_pool_op_rate_does_not_move_when_the_filter_skips_easy_prompts():
+    """A static model: half of an op's prompts saturated, half at 0.4. Skipping the easy half
+    changes which prompts are sampled, not the op's rate, so no verdict expires on it."""
+    rng = random.Random(1)
+    band = Band(tau_1=0.9, tau_k=0.5, k=16)
+    pool = EdgePool(40, band, min_samples=4, z=1.0, retest_shift=0.1, op_of={i: 7 for i in range(40)})
+    rates = {i: 1.0 if i < 20 else 0.4 for i in range(40)}
+    for step in range(1, 41):
+        for i in [i for i in range(40) if not pool.skip(i)]:
+            for _ in range(4):
+                pool.update(i, rng.random() < rates[i])
+        pool.end_step(step)
+    assert sum(pool.skip(i) for i in range(20)) == 20 and pool.retested == 0
+    assert pool.op_rate(7) == pytest.approx(0.7, abs=0.05)
 
 
 def test_online_config_names_the_bad_key():
@@ -199,7 +226,7 @@ def test_online_config_names_the_bad_key():
         online_config({"interplay": {"online_filter": {"tau_k": 2.0}}})
     for key, value, what in (("z", -1, "a number >= 0"), ("retest_every", 0, "a whole number of steps"),
                              ("retest_every", 2.5, "a whole number"), ("retest_shift", 0, r"in \(0, 1\]"),
-                             ("op_rate_decay", 1, r"in \[0, 1\)"), ("z", "x", "a number >= 0")):
+                             ("z", "x", "a number >= 0")):
         with pytest.raises(ValueError, match=f"interplay.online_filter.{key}={value!r}: must be .*{what}"):
             online_config({"interplay": {"online_filter": {key: value}}})
     assert online_config({"interplay": {"online_filter": {"retest_every": None, "retest_shift": None}}})["z"] == 1.0
@@ -348,8 +375,9 @@ def test_online_filter_drops_saturated_and_out_of_reach_prompts(tmp_path, tiny_m
     assert last["reward/outcome/mean"] == pytest.approx(0.5)  # op 11 groups: half solved
     with open(os.path.join(out, "checkpoints", "global_step_6", "edge_pool.json")) as f:
         pool = json.load(f)
-    # the ops' rates come from the trainer's rollouts, keyed by the rows' extra_info.op
-    assert pool["op_rate"] == {"2": 1.0, "11": 0.5, "20": 0.0} and pool["retested"] == last["edge/retested_total"] == 0
+    # each prompt's rate from the trainer's rollouts; its op (extra_info.op) groups them into op rates
+    assert [pool["rate"][str(i)] for i in range(12)] == [1.0] * 4 + [0.5] * 4 + [0.0] * 4
+    assert pool["retested"] == last["edge/retested_total"] == 0
     assert sorted(map(int, pool["verdicts"])) == [0, 1, 2, 3, 8, 9, 10, 11]  # op 2 and op 20, judged in epoch 1
 
 

@@ -24,7 +24,6 @@ pool's bookkeeping is ``filters/pool.py``. Configured by
     +interplay.online_filter.z=1.0              # leave only when the Wilson interval is out (0: point estimate)
     +interplay.online_filter.retest_every=20    # steps after which a skipped prompt is tried again (null: never)
     +interplay.online_filter.retest_shift=0.15  # ... or sooner, once its op's pass rate moved this much (null: never)
-    +interplay.online_filter.op_rate_decay=0.7  # an op's rate: running mean, this weight on the past
 
 It also logs, every training step and through verl's own logger, the mean of every reward
 component the reward function returns (``reward/<key>/mean``: score, outcome, process,
@@ -58,15 +57,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _ops_by_index(dataset) -> dict[int, int]:
-    """extra_info.index -> extra_info.op of the training rows (rows without an op have no op rate)."""
-    frame = getattr(dataset, "dataframe", None)
-    if frame is None or "extra_info" not in getattr(frame, "column_names", ()):
-        return {}
-    out = {}
-    for info in frame["extra_info"]:
-        if isinstance(info, dict) and info.get("index") is not None and info.get("op") is not None:
-            out[int(info["index"])] = int(info["op"])
+def _ops_by_index(train_files) -> dict[int, int]:
+    """extra_info.index -> extra_info.op of the training rows, reading only those two leaves (not
+    the rows' graphs); rows without an op have no op rate."""
+    import pyarrow.parquet as pq
+
+    files = [train_files] if isinstance(train_files, str) else list(train_files)
+    out: dict[int, int] = {}
+    for path in files:
+        fields = pq.ParquetFile(path).schema_arrow.field("extra_info").type
+        if "op" not in [f.name for f in fields] or "index" not in [f.name for f in fields]:
+            continue
+        for row in pq.read_table(path, columns=["extra_info.index", "extra_info.op"]).to_pylist():
+            if row["index"] is not None and row["op"] is not None:
+                out[int(row["index"])] = int(row["op"])
     return out
 
 
@@ -85,7 +89,6 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         self._edge_skipped = 0
         self._edge_skipped_total = 0
         self._edge_fallbacks = 0
-        self._edge_outcomes: list[tuple[int, bool]] = []  # this step's (index, solved), for the ops' rates
 
     def _edge_learn(self, keys: list, partition_id: str) -> list[dict]:
         """Count the trajectories ``keys`` in the pool; returns their reward infos."""
@@ -96,9 +99,7 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         metric = self.edge["band"].metric
         for index, info in zip(_plain(data["index"]), infos):
             if metric in info:
-                success = float(info[metric]) == 1.0
-                self.edge_pool.update(int(index), success)
-                self._edge_outcomes.append((int(index), success))
+                self.edge_pool.update(int(index), float(info[metric]) == 1.0)
         return infos
 
     def _build_replay_buffer(self):
@@ -126,7 +127,7 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         min_samples = self.edge["min_samples"] or int(self.config.actor_rollout_ref.rollout.n)
         self.edge_pool = EdgePool(len(self.train_dataset), self.edge["band"], int(min_samples), z=self.edge["z"],
                                   retest_every=self.edge["retest_every"], retest_shift=self.edge["retest_shift"],
-                                  op_rate_decay=self.edge["op_rate_decay"], op_of=_ops_by_index(self.train_dataset))
+                                  op_of=_ops_by_index(self.config.data.train_files))
 
     def _fetch_one_gen_batch(self):
         if not self.edge["enable"]:
@@ -162,8 +163,7 @@ class EdgeOfCompetenceTrainer(PPOTrainerSync):
         with simple_timer("edge", timing_raw):
             infos = self._edge_learn([batch.keys[i] for i in keep], batch.partition_id)
         metrics.update(reward_means(infos))
-        self.edge_pool.end_step(self.global_steps, self._edge_outcomes)
-        self._edge_outcomes = []
+        self.edge_pool.end_step(self.global_steps)
         metrics.update({f"edge/{state}": share for state, share in self.edge_pool.fractions().items()})
         metrics["edge/retested_total"] = self.edge_pool.retested
         self._edge_skipped_total += self._edge_skipped
