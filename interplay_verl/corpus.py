@@ -23,7 +23,7 @@ import time
 from typing import Optional
 
 from interplay_verl.atomic import PARTIAL_PREFIX, atomic_write_parquet
-from interplay_verl.data.rows import RowsError, iter_texts, read_ids, row_files
+from interplay_verl.data.rows import RowsError, iter_texts, row_files
 
 DEFAULT_BLOCK = 2048
 WINDOW = 8192  # documents packed together; larger packs tighter, costs memory
@@ -122,7 +122,8 @@ def build(rows: str, tokenizer_dir: str, out: str, block_size: int = DEFAULT_BLO
                 window.append(ids)
             progress.update(len(texts))
 
-        for text in iter_texts(rows, limit=max_docs, skip_ids=exclude_ids):
+        held_out: list[str] = []
+        for text in iter_texts(rows, limit=max_docs, skip_ids=exclude_ids, skipped=held_out):
             batch.append(text)
             if len(batch) == 1024:
                 tokenize(batch)
@@ -143,7 +144,7 @@ def build(rows: str, tokenizer_dir: str, out: str, block_size: int = DEFAULT_BLO
               f"(longest {stats['longest']} tokens)", file=sys.stderr)
     stats["packing_efficiency"] = round(stats["tokens"] / (stats["blocks"] * block_size), 5)
     if exclude_ids:
-        stats["held_out"] = len(read_ids(rows) & exclude_ids)  # rows of the source not trained on
+        stats["held_out"] = len(held_out)  # rows of the source not trained on
     stats["seconds"] = round(time.time() - start, 2)
     source = os.path.join(rows, "manifest.json") if os.path.isdir(rows) else None
     generation = json.load(open(source)) if source and os.path.exists(source) else None

@@ -236,6 +236,12 @@ def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], p
     """Per reward (line colour): each error type per rollout, and outcome minus verified, over RL steps."""
     plt = _plt()
     keys = sorted({key for arm in curves.values() for key in arm})
+    if not keys:  # no arm logged its reward components (e.g. arms that stopped before RL)
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no RL metrics with reward components", ha="center", va="center")
+        ax.axis("off")
+        ax.set_title(title, fontsize=9)
+        return _save(fig, path)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for j, (label, arm) in enumerate(curves.items()):

@@ -37,6 +37,12 @@ def _kmax(report: dict) -> int:
     return max(int(k) for k in report["pass_at_k"]["k"])
 
 
+def _common_kmax(arm_dirs: dict[str, str], checkpoints=("base", "rl")) -> int:
+    """The largest k every report has (arms may sample different n): one column for all of them."""
+    ks = [_kmax(r) for d in arm_dirs.values() for c in checkpoints if (r := _report(d, c)) is not None]
+    return min(ks) if ks else 1
+
+
 def _write_csv(path: str, rows: list[dict]) -> str:
     import io
 
@@ -64,7 +70,7 @@ def passk_by_op(study, arm_dirs: dict[str, str], out: str) -> dict:
                 real = os.path.realpath(os.path.join(arm_dirs[arm.name], "eval_base"))
                 if real in bases:
                     continue
-                label = bases[real] = f"base ({arm.settings.get('pretrain.ops', 'profile')})" if bases else "base"
+                label = bases[real] = "base" if not bases else f"base of {arm.name}"
             else:
                 label = arm.label or arm.name
             by_op = {int(op): {int(k): v for k, v in e["outcome"].items()} for op, e in report["pass_at_k"]["by_op"].items()}
@@ -89,7 +95,7 @@ def context_transfer(study, arm_dirs: dict[str, str], out: str, context: str = "
     """pass@1 and pass@k on ``context`` (B) against its pre-training share, one line per family and RL."""
     from interplay_verl import plots
 
-    rows, kmax = [], None
+    rows, kmax = [], _common_kmax(arm_dirs)
     for arm in study.arms:
         cfg = study.configs[arm.name]
         share = _share_of(cfg.data.contexts, context)
@@ -99,7 +105,6 @@ def context_transfer(study, arm_dirs: dict[str, str], out: str, context: str = "
             entry = (report or {}).get("pass_at_k", {}).get("by_context", {}).get(context)
             if entry is None:
                 continue
-            kmax = _kmax(report)
             line = (f"family {family} base" if checkpoint == "base"
                     else f"family {family}, RL {cfg.filter.contexts}, {cfg.rl.variant}")
             rows.append({"arm": arm.name, "checkpoint": checkpoint, "line": line, "share": share,
@@ -122,14 +127,13 @@ def compute_allocation(study, arm_dirs: dict[str, str], out: str) -> dict:
     from interplay_verl import plots
 
     splits = relative_splits(int(study.vars.get("M", 10)))
-    rows, kmax = [], None
+    rows, kmax = [], _common_kmax(arm_dirs, ("rl",))
     for arm in study.arms:
         report = _report(arm_dirs[arm.name], "rl")
         if report is None or "N" not in arm.point:
             continue
-        kmax = _kmax(report)
         f = arm.point.get("f", 0.0)
-        row = {"arm": arm.name, "budget": arm.point["N"], "mid_share": f}
+        row = {"arm": arm.name, "budget": arm.point["N"], "mid_share": f, "ours": bool(arm.compare_to)}
         for split in ("ood_edge", "ood_hard"):
             for k in (1, kmax):
                 entry = split_entry(report["pass_at_k"]["by_op"], *splits[split])
@@ -143,6 +147,7 @@ def compute_allocation(study, arm_dirs: dict[str, str], out: str) -> dict:
             for row in rows:
                 if row[column] is not None:
                     name = "RL only" if not row["mid_share"] else f"mid-training share {row['mid_share']}"
+                    name += " (ours)" if row["ours"] else ""
                     lines.setdefault(name, []).append((row["budget"], row[column]))
             panels[column] = lines
     png = plots.study_lines(panels, os.path.join(out, "compute_allocation.png"),

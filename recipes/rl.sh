@@ -4,4 +4,4 @@
 # then base / mid / RL evaluated and compared. Writes $OUT/filter, $OUT/rl/hf, $OUT/report.
 #
 #   bash recipes/rl.sh [--set rl.variant=outcome]
-exec bash "$(dirname "${BASH_SOURCE[0]}")/cpt_then_rl.sh" --only eval_base,candidates,filter,rl,evaluate,report "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/cpt_then_rl.sh" --only eval_base,eval_mid,candidates,filter,rl,evaluate,report "$@"

@@ -121,15 +121,16 @@ def test_stage_keys_change_downstream_only():
         return [s for s in STAGES if base[s] != keys[s]]
 
     assert changed("rl.variant=outcome") == ["rl", "evaluate", "report"]
-    after_pretrain = ["mid_data", "midtrain", "candidates", "filter", "rl", "evaluate", "report"]
+    after_pretrain = ["mid_data", "midtrain", "eval_mid", "candidates", "filter", "rl", "evaluate", "report"]
     # the pre-trained base is shared by arms that differ in RL data, filter or mid-training
     assert changed("filter.ops=5-6") == ["candidates", "filter", "rl", "evaluate", "report"]
     assert changed("filter.enable=false") == ["filter", "rl", "evaluate", "report"]
-    assert changed("midtrain.enable=false") == ["mid_data", "midtrain", "candidates", "filter", "rl", "evaluate", "report"]
+    assert changed("midtrain.enable=false") == after_pretrain
     assert changed("midtrain.ops=5-6") == after_pretrain
     assert changed("pretrain.tokens=5") == ["data", "tokenizer", "corpus", "init", "pretrain", "eval_base",
                                             *after_pretrain]
-    assert changed("evaluate.n_samples=9") == ["eval_base", "evaluate", "report"]
+    assert changed("evaluate.n_samples=9") == ["eval_base", "eval_mid", "evaluate", "report"]
+    assert changed("rl.start_step=100") == ["eval_mid", "filter", "rl", "evaluate", "report"]
     assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 
 
@@ -256,7 +257,7 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     assert not (out / "rl" / "manifest.json").exists()
     names = list(STAGES)
     done = {s: (out / s / "manifest.json").stat().st_mtime for s in names[:names.index("rl")]}
-    assert len(done) == 11  # eval_sets ... filter finished before the kill
+    assert len(done) == 12  # eval_sets ... filter finished before the kill
 
     second = subprocess.run(["bash", os.path.join(ROOT, "recipes", "cpt_then_rl.sh")], env=_env(out), cwd=ROOT,
                             capture_output=True, text=True, timeout=1500)
@@ -283,3 +284,21 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "pipeline" and manifest["last_run"]["peak_rss_gb"] > 0
 
+
+
+def test_a_store_keeps_stages_by_key_and_links_follow_the_current_one(tmp_path):
+    from interplay_verl.pipeline import Pipeline
+
+    smoke = os.path.join(PROFILES, "smoke.yaml")
+    first = Pipeline(load(smoke, environ={}), out=str(tmp_path / "arm"), store=str(tmp_path / "store"))
+    assert first.path("data", "pretrain") == str(tmp_path / "store" / f"data-{first.keys['data']}" / "pretrain")
+    assert first.path("manifest.json") == str(tmp_path / "arm" / "manifest.json")  # not a stage: the run's own
+    os.makedirs(first.path("data"))
+    first.link_stages()
+    assert os.path.realpath(tmp_path / "arm" / "data") == first.path("data")
+    other = Pipeline(load(smoke, ["pretrain.tokens=5000"], environ={}), out=str(tmp_path / "arm"),
+                     store=str(tmp_path / "store"))
+    assert other.path("data") != first.path("data") and other.path("eval_sets") == first.path("eval_sets")
+    os.makedirs(other.path("data"))
+    other.link_stages()  # a rerun with another key: the link follows, the old stage stays in the store
+    assert os.path.realpath(tmp_path / "arm" / "data") == other.path("data") and os.path.isdir(first.path("data"))

@@ -51,6 +51,13 @@ def test_expressions_are_arithmetic_over_names_only():
             evaluate_expression(bad, names)
     with pytest.raises(ValueError, match="not an expression"):
         evaluate_expression("M +", names)
+    for bad, why in (("mix[5]", "IndexError"), ("mix + 1", "is not a number"), ("max()", "is not arithmetic"),
+                     ("9 ** 9 ** 9", "a power too large"), ("True + 1", "is not arithmetic"),
+                     ("mix * 10", "is not a number"), ("mix[f]", "index a list variable with a whole number")):
+        with pytest.raises(ValueError, match=why):
+            evaluate_expression(bad, names)
+    assert substitute("zoo:{1 - 0.07},school:0.07", names) == "zoo:0.93,school:0.07"  # no float noise
+    assert substitute({"school": "{M - 8}"}, names) == {"school": 2}
 
 
 # ------------------------------------------------------------------ reading a study
@@ -75,7 +82,9 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     (lambda b: b.update(arm={"x": 1}), r"top level: unknown key\(s\) \['arm'\]"),
     (lambda b: b["arms"]["a"].update(stages=["pretrain", "finetune"]), r"arms.a.stages: unknown stage\(s\) \['finetune'\]"),
     (lambda b: b["arms"]["a"].update(compare_to="nope"), r"arms.a.compare_to: 'nope' is not an arm at scale smoke"),
-    (lambda b: b["arms"]["a"].update({"filter.ops": "{K}"}), r"arms.a.filter.ops: unknown name 'K'"),
+    (lambda b: b["arms"]["a"].update({"filter.ops": "{K}"}), r"arms.a.filter.ops: \{K\}: unknown name 'K'"),
+    (lambda b: b["arms"]["a"].update({"rl.steps": "{M / 0}"}), r"arms.a.rl.steps: \{M / 0\}: ZeroDivisionError"),
+    (lambda b: b["scales"]["smoke"].update(grid={"Q": [1]}), r"scales.smoke.grid: \['Q'\] are not grid variables"),
     (lambda b: b.update(figures=["pie_chart"]), r"figures: unknown figure\(s\) \['pie_chart'\]"),
     (lambda b: b["scales"]["smoke"].update(arms=["b"]), r"scales.smoke.arms: \['b'\] are not arms"),
     (lambda b: b.update(grid={"values": {"f": []}, "arms": {"g{f}": {}}}), "grid.values.f: must be a non-empty list"),
@@ -96,6 +105,10 @@ def test_a_bad_study_file_names_the_place(tmp_path, change, message):
     ({"data.contexts": "zoo:0.9,school:0.2"}, r"arm a: data.contexts: contexts 'zoo:0.9,school:0.2': weights sum"),
     ({"rl.start_step": 3}, r"arm a: rl.start_step=3: mid-training saves every 10 steps"),
     ({"rl.overrides+": "x=1"}, r"arm a: rl.overrides\+: appends a list to a list setting"),
+    ({"filter.ops": "1-4"}, r"arm a: filter.ops='1-4': ops must lie in 2..40"),
+    ({"filter.ops": "19-22"}, r"arm a: filter.ops='19-22': RL validates on held-out problems .* at op \[21, 22\]"),
+    ({"midtrain.overrides": ["trainer.total_training_steps=10", "trainer.save_freq=1", "trainer.max_ckpt_to_keep=2"],
+      "rl.start_step": 5}, r"arm a: rl.start_step=5: mid-training keeps only its last 2 checkpoints"),
 ])
 def test_a_bad_arm_fails_before_any_stage(tmp_path, setting, message):
     body = minimal()
@@ -111,11 +124,12 @@ def test_a_bad_arm_fails_before_any_stage(tmp_path, setting, message):
 
 
 def test_list_settings_append_and_stages_take_their_upstream(tmp_path):
-    body = minimal()
+    body = minimal(common={"rl.overrides+": ["trainer.save_freq=1"]})
     body["arms"]["a"].update({"rl.overrides+": ["trainer.save_freq=2"], "stages": ["candidates"]})
     study = read_study(write_study(tmp_path, body), "smoke")
     cfg = compose(study, environ={})["a"]
-    assert cfg.rl.overrides[-1] == "trainer.save_freq=2" and len(cfg.rl.overrides) > 1  # the smoke profile's kept
+    # the smoke profile's overrides kept, then common's append, then the arm's
+    assert cfg.rl.overrides[-2:] == ["trainer.save_freq=1", "trainer.save_freq=2"] and len(cfg.rl.overrides) > 2
     assert study.arms[0].stages == ["candidates"]
     assert with_upstream(["candidates"]) == ["eval_sets", "data", "tokenizer", "mid_data", "candidates"]
 

@@ -49,9 +49,10 @@ def _columns(path: str, wanted: Sequence[str]) -> None:
 
 
 def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None,
-               skip_ids: Optional[set] = None) -> Iterator[str]:
+               skip_ids: Optional[set] = None, skipped: Optional[list] = None) -> Iterator[str]:
     """One column of every row, streamed file by file (a 10B-token corpus never sits in memory);
-    rows whose id is in ``skip_ids`` are left out (``limit`` counts the rows yielded)."""
+    rows whose id is in ``skip_ids`` are left out, each appended to ``skipped`` if given (``limit``
+    counts the rows yielded)."""
     import pyarrow.parquet as pq
 
     n = 0
@@ -61,6 +62,8 @@ def iter_texts(rows: str, column: str = "text", limit: Optional[int] = None,
         ids = table.column("id").to_pylist() if skip_ids else None
         for i, text in enumerate(table.column(column).to_pylist()):
             if ids is not None and ids[i] in skip_ids:
+                if skipped is not None:
+                    skipped.append(ids[i])
                 continue
             if limit is not None and n >= limit:
                 return

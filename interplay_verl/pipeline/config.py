@@ -311,6 +311,10 @@ def _check_start_step(cfg, composed: dict) -> None:
     if step % freq and step != total:
         raise PipelineConfigError(f"rl.start_step={step}: mid-training saves every {freq} steps "
                                   f"(trainer.save_freq in midtrain.overrides); choose a multiple of {freq}")
+    keep = trainer.get("max_ckpt_to_keep")
+    if isinstance(keep, int) and isinstance(total, int) and keep > 0 and step <= total - keep * freq:
+        raise PipelineConfigError(f"rl.start_step={step}: mid-training keeps only its last {keep} checkpoints "
+                                  f"(trainer.max_ckpt_to_keep); add trainer.max_ckpt_to_keep=null to midtrain.overrides")
 
 
 def validate(cfg) -> None:
@@ -334,8 +338,18 @@ def validate(cfg) -> None:
         raise PipelineConfigError(f"device={cfg.device!r}: use cpu or gpu")
     if cfg.model.size not in SIZES:
         raise PipelineConfigError(f"model.size={cfg.model.size!r}: choose one of {sorted(SIZES)}")
+    from interplay_verl.problems.sampler import MAX_OP
+
     for key in ("pretrain.ops", "midtrain.ops", "filter.ops"):
-        guard(key, lambda key=key: op_weights(pick(cfg, key)))
+        ops = guard(key, lambda key=key: op_weights(pick(cfg, key)))
+        if not all(2 <= op <= MAX_OP for op in ops):
+            raise PipelineConfigError(f"{key}={pick(cfg, key)!r}: ops must lie in 2..{MAX_OP}")
+    covered = {op for split in cfg.evaluate.splits if split in SPLITS
+               for op in range(SPLITS[split][0], SPLITS[split][1] + 1)}
+    missing = sorted(set(op_weights(cfg.filter.ops)) - covered)
+    if missing:
+        raise PipelineConfigError(f"filter.ops={cfg.filter.ops!r}: RL validates on held-out problems at its ops, but "
+                                  f"evaluate.splits {cfg.evaluate.splits} hold none at op {missing}; add the split")
     for key in ("data.contexts", "filter.contexts"):
         guard(key, lambda key=key: [load_context(c) for c in context_weights(pick(cfg, key))])
     shares = context_weights(cfg.data.contexts)
@@ -344,7 +358,8 @@ def validate(cfg) -> None:
             key = f"{section}.context_ops.{name}"
             if name not in shares:
                 raise PipelineConfigError(f"{key}: {name!r} is not one of data.contexts ({', '.join(shares)})")
-            guard(key, lambda spec=spec: op_weights(str(spec)))
+            if not all(2 <= op <= MAX_OP for op in guard(key, lambda spec=spec: op_weights(str(spec)))):
+                raise PipelineConfigError(f"{key}={spec!r}: ops must lie in 2..{MAX_OP}")
     guard("evaluate.contexts", lambda: [load_context(c) for c in cfg.evaluate.contexts])
     from interplay_verl.problems.rows import STYLES
 

@@ -97,8 +97,16 @@ class Pipeline:
         os.makedirs(self.out, exist_ok=True)
         for name in STAGES:
             link, target = os.path.join(self.out, name), self.path(name)
-            if os.path.isdir(target) and not os.path.lexists(link):
-                os.symlink(os.path.relpath(target, self.out), link)
+            if not os.path.isdir(target):
+                continue
+            relative = os.path.relpath(target, self.out)
+            if os.path.islink(link) and os.readlink(link) == relative:
+                continue
+            tmp = os.path.join(self.out, f".link-{name}")  # replaced in one rename: never a stale or missing link
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(relative, tmp)
+            os.replace(tmp, link)
 
     def log(self, message: str) -> None:
         print(f"[pipeline] {message}", flush=True)

@@ -1,7 +1,7 @@
 """The stage table: every stage of the study, what it reads and writes, and what it depends on.
 
     eval_sets -> data -> tokenizer -> corpus -> init -> pretrain -> eval_base -> mid_data -> midtrain
-              -> candidates -> filter -> rl -> evaluate -> report
+              -> eval_mid -> candidates -> filter -> rl -> evaluate -> report
 
 A stage is one ``Stage`` entry: its name (also its output directory, ``<out>/<name>/``), the
 configuration keys its outputs depend on, the stages upstream of it, and a function that
@@ -255,7 +255,7 @@ def _evaluate(run, name: str, model: str, target: str) -> None:
 
 
 def _evaluation_dir(run, name: str) -> str:
-    return run.path("eval_base") if name == "base" else run.path("evaluate", name)
+    return {"base": run.path("eval_base"), "mid": run.path("eval_mid")}.get(name) or run.path("evaluate", name)
 
 
 def eval_base(run) -> None:
@@ -263,9 +263,14 @@ def eval_base(run) -> None:
     _evaluate(run, "base", run.path("pretrain", "hf"), run.path("eval_base"))
 
 
+def eval_mid(run) -> None:
+    """The mid-trained checkpoint RL starts from: arms starting from the same one share it."""
+    _evaluate(run, "mid", _rl_start(run), run.path("eval_mid"))
+
+
 def evaluate(run) -> None:
     for name, model in checkpoints(run):
-        if name != "base":
+        if name not in ("base", "mid"):
             _evaluate(run, name, model, _evaluation_dir(run, name))
 
 
@@ -297,13 +302,15 @@ for _stage in (
     Stage("midtrain", midtrain, ("midtrain.enable", "midtrain.config", "midtrain.overrides", "device"),
           ("pretrain", "mid_data"),
           enabled=lambda cfg: cfg.midtrain.enable),
+    Stage("eval_mid", eval_mid, (*EVALUATION, "rl.start_step"), ("midtrain", "eval_sets"),
+          enabled=lambda cfg: cfg.midtrain.enable),
     Stage("candidates", candidates, ("seed", "data.style", "filter.ops", "filter.modes", "filter.contexts",
                                      "filter.candidates_per_op", "data.candidates_from"),
           ("data", "mid_data", "eval_sets")),
     Stage("filter", edge_filter, ("filter", "rl.semantics", "rl.start_step", "seed"), ("midtrain", "candidates"),
           enabled=lambda cfg: cfg.filter.enable),
-    Stage("rl", rl, ("rl", "device"), ("filter",)),
+    Stage("rl", rl, ("rl", "device"), ("filter", "candidates", "midtrain")),
     Stage("evaluate", evaluate, EVALUATION, ("rl",)),
-    Stage("report", report, ("pretrain.ops",), ("eval_base", "evaluate")),
+    Stage("report", report, ("pretrain.ops",), ("eval_base", "eval_mid", "evaluate")),
 ):
     register_stage(_stage)

@@ -47,46 +47,65 @@ STUDIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
                            "recipes", "studies")
 SCALES = ("smoke", "tiny", "small", "paper")
 TOP_KEYS = {"name", "description", "scales", "common", "arms", "grid", "figures", "paper"}
-ARM_KEYS = {"stages", "label", "compare_to"}  # an arm's own keys, beside its settings
+ARM_KEYS = {"stages", "label", "compare_to", "point"}  # an arm's own keys, beside its settings
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _CALLS = {"round": round, "min": min, "max": max, "int": int, "abs": abs}
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a number")
+    return value
+
+
 def evaluate_expression(text: str, names: dict[str, Any]) -> Any:
-    """Arithmetic over ``names``: numbers, names, + - * / // % **, unary -, list[index], and a few functions."""
+    """Arithmetic over ``names``: numbers, names, + - * / // % ** (small powers), unary -, list[index],
+    and a few functions. Any failure is a ValueError naming the expression."""
     def walk(node):
         if isinstance(node, ast.Expression):
             return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise ValueError(f"unknown name {node.id!r} (known: {', '.join(sorted(names)) or 'none'})")
             return names[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _BINARY[type(node.op)](walk(node.left), walk(node.right))
+            left, right = _number(walk(node.left)), _number(walk(node.right))
+            if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 10 ** 6):
+                raise ValueError("a power too large to be a setting")
+            return _BINARY[type(node.op)](left, right)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            value = walk(node.operand)
+            value = _number(walk(node.operand))
             return -value if isinstance(node.op, ast.USub) else value
         if isinstance(node, ast.Subscript):  # a scale's list variable, e.g. headroom[h]
-            return walk(node.value)[walk(node.slice)]
+            seq, index = walk(node.value), walk(node.slice)
+            if not isinstance(seq, list) or isinstance(index, bool) or not isinstance(index, int):
+                raise ValueError(f"{ast.unparse(node)!r}: index a list variable with a whole number")
+            return seq[index]
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CALLS
-                and not node.keywords):
-            return _CALLS[node.func.id](*(walk(a) for a in node.args))
+                and not node.keywords and node.args):
+            return _CALLS[node.func.id](*(_number(walk(a)) for a in node.args))
         raise ValueError(f"{ast.unparse(node)!r} is not arithmetic over names")
 
     try:
         return walk(ast.parse(text.strip(), mode="eval"))
     except SyntaxError:
         raise ValueError(f"{{{text}}}: not an expression") from None
+    except ValueError as exc:
+        raise ValueError(f"{{{text}}}: {exc}") from None
+    except (ArithmeticError, IndexError, TypeError) as exc:
+        raise ValueError(f"{{{text}}}: {type(exc).__name__}: {exc}") from None
 
 
 def substitute(value: Any, names: dict[str, Any]) -> Any:
-    """``value`` with every ``{expr}`` evaluated (recursively through lists)."""
+    """``value`` with every ``{expr}`` evaluated (recursively through lists and mappings)."""
     if isinstance(value, list):
         return [substitute(v, names) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, names) for k, v in value.items()}
     if not isinstance(value, str) or "{" not in value:
         return value
     whole = _PLACEHOLDER.fullmatch(value)
@@ -96,7 +115,11 @@ def substitute(value: Any, names: dict[str, Any]) -> Any:
 
 
 def _format(number: Any) -> str:
-    return str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
+    """A value inside text: 0.93, not 0.9299999999999999 (1 - 0.07)."""
+    if isinstance(number, float):
+        number = round(number, 10)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return str(number)
 
 
 @dataclass
@@ -165,11 +188,16 @@ def read_study(path: str, scale: str) -> Study:
     for name, body in _mapping(path, "arms", raw.get("arms")).items():
         arms[str(name)] = (f"arms.{name}", _mapping(path, f"arms.{name}", body), {})
     blocks = raw.get("grid") or []
-    for number, grid in enumerate(blocks if isinstance(blocks, list) else [blocks]):
+    blocks = blocks if isinstance(blocks, list) else [blocks]
+    scale_values = _mapping(path, f"scales.{scale}.grid", entry.get("grid"))
+    known_vars = {v for block in blocks if isinstance(block, dict) for v in (block.get("values") or {})}
+    stray = sorted(set(scale_values) - known_vars)
+    if stray:
+        raise _fail(path, f"scales.{scale}.grid", f"{stray} are not grid variables ({sorted(known_vars)})")
+    for number, grid in enumerate(blocks):
         grid = _mapping(path, f"grid[{number}]", grid)
         if set(grid) - {"arms", "values"}:
             raise _fail(path, "grid", f"has `arms` and `values` only (got {sorted(grid)})")
-        scale_values = _mapping(path, f"scales.{scale}.grid", entry.get("grid"))
         values = _mapping(path, "grid.values", grid.get("values"))
         values = {var: scale_values.get(var, options) for var, options in values.items()}
         for var, options in values.items():
@@ -203,18 +231,22 @@ def read_study(path: str, scale: str) -> Study:
         settings: dict[str, Any] = {}
         stages, label, compare_to = [], name, ""
         for key, value in [*common.items(), *body.items()]:
-            if key in ARM_KEYS:
-                if key == "stages":
-                    stages = _stages(path, f"{where}.stages", value)
-                elif key == "label":
-                    label = str(substitute(value, scope))
-                else:
-                    compare_to = str(substitute(value, scope))
-                continue
             try:
-                settings[str(key)] = substitute(value, scope)
+                value = substitute(value, scope)
             except ValueError as exc:
                 raise _fail(path, f"{where}.{key}", str(exc)) from None
+            if key == "stages":
+                stages = _stages(path, f"{where}.stages", value)
+            elif key == "label":
+                label = str(value)
+            elif key == "compare_to":
+                compare_to = str(value)
+            elif key == "point":  # where a hand-written arm sits in a figure (e.g. budget N, share f)
+                point = {**point, **_mapping(path, f"{where}.point", value)}
+            elif str(key).endswith("+") and isinstance(settings.get(key), list) and isinstance(value, list):
+                settings[str(key)] = [*settings[key], *value]  # common's appends, then the arm's
+            else:
+                settings[str(key)] = value
         out.append(Arm(name, settings, stages, label, compare_to, [k for k in body if k not in ARM_KEYS], point))
     names_known = {a.name for a in out}
     for arm in out:

@@ -107,9 +107,18 @@ class StageError(RuntimeError):
 
 
 def read_metrics(path: str) -> list[dict]:
-    """verl's file logger: one JSON object per logged step, ``{"step": n, "data": {...}}``."""
+    """verl's file logger: one JSON object per logged step, ``{"step": n, "data": {...}}``. A launch
+    killed mid-write leaves a partial last line, which is not a step."""
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    out = []
+    for number, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number != len(lines) - 1:
+                raise
+    return out
 
 
 def run_stage(name: str, cmd: Sequence[str], device: Device, stage_dir: str, extra_env: Optional[dict] = None,
