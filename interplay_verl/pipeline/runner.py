@@ -209,6 +209,12 @@ def run(cfg, only: Optional[list[str]] = None, quiet: bool = False, store: Optio
     return cluster.on_a_worker(_run_here, values, only, quiet, pipeline.store, node=nodes[0])
 
 
+def configuration_error(prog: str, exc: Exception) -> int:
+    """How a pipeline or study command ends on a bad configuration: one line naming the key, exit 2."""
+    print(f"interplay-verl {prog}: configuration error: {exc}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     import yaml
 
@@ -240,8 +246,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         summary = run(cfg, only, args.quiet)
     except PipelineConfigError as exc:
-        print(f"interplay-verl pipeline: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return configuration_error("pipeline", exc)
     print(json.dumps(summary))
     return 0
 

@@ -399,8 +399,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         summary = run_study(study, configs, out, args.store, args.quiet)
     except PipelineConfigError as exc:
-        print(f"interplay-verl study: configuration error: {exc}", file=sys.stderr)
-        return 2
+        from interplay_verl.pipeline.runner import configuration_error
+
+        return configuration_error("study", exc)
     print(json.dumps(summary))
     return 0
 

@@ -30,18 +30,17 @@ from __future__ import annotations
 import functools
 import math
 import random
-import string
 from dataclasses import dataclass, field
 from typing import Optional
 
 from interplay_verl.problems.contexts import Context
+from interplay_verl.problems.render import letter_supply
 
 STYLE = "paper"
 VERSION = "paper-style-1"
 MAX_ATTEMPTS = 20000
 MAX_VALUE = 1000
 RNG = "<rng>"  # the random-constant pseudo-parent: a constant k, or "k plus" / "k times"
-LETTERS = string.ascii_uppercase + string.ascii_lowercase
 
 
 class PaperStyleError(RuntimeError):
@@ -246,18 +245,20 @@ class _Draw:
             if any(p in pool for p in node.parents):
                 pool.pop()  # the paper's generator drops the last candidate, not the parent it has
                 dep -= 1
-            if dep == len(pool):
-                chosen = list(pool)
-            else:
-                chosen = []
-                if rng.random() < 0.5:
-                    chosen.append(RNG)
-                    dep -= 1
-                pool = [p for p in pool if p != RNG]
-                chosen += rng.sample(pool, max(0, dep))
-            for p in chosen:
+            for p in self._choose(pool, dep):
                 if p not in node.parents:
                     node.parents.append(p)
+
+    def _choose(self, pool: list[str], dep: int) -> list[str]:
+        """The paper's parent draw: the whole pool when it has ``dep``, else maybe the random
+        constant, then distinct others uniformly."""
+        if dep == len(pool):
+            return list(pool)
+        chosen = []
+        if self.rng.random() < 0.5:
+            chosen.append(RNG)
+            dep -= 1
+        return chosen + self.rng.sample([p for p in pool if p != RNG], max(0, dep))
 
     def op_count(self) -> int:
         return sum(len(self.nodes[g].parents) for g in self.topo)
@@ -286,16 +287,8 @@ class _Draw:
             dep = 1
             while dep < min(4, len(pool)) and rng.random() < 0.5:
                 dep += 1
-            if dep == len(pool):
-                chosen = list(pool)
-            else:
-                chosen = []
-                if rng.random() < 0.5:
-                    chosen.append(RNG)
-                    dep -= 1
-                chosen += rng.sample([p for p in pool if p != RNG], max(0, dep))
             node = self.nodes[a]
-            for b in chosen:
+            for b in self._choose(pool, dep):
                 if b != RNG and b not in in_graph:  # a total not yet in the problem: it comes with its items
                     in_graph.add(b)
                     order.append(b)
@@ -418,10 +411,7 @@ def linear(coef: int, offset: int) -> str:
 class _Writer:
     def __init__(self, draw: _Draw, rng: random.Random):
         self.draw, self.rng = draw, rng
-        reverse = draw.mode == "reverse"
-        letters = [c for c in LETTERS if not (reverse and c in "Xx")]
-        rng.shuffle(letters)
-        self.letters = iter(letters)
+        self.letters = letter_supply(rng, "Xx" if draw.mode == "reverse" else "")
         self.var: dict[str, str] = {}
 
     def fresh(self) -> str:

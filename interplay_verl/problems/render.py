@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Iterator
 
 from interplay_verl.problems.contexts import Context
 from interplay_verl.problems.graph import ADD, AGGREGATE, CONST, COPY, DIFF, MUL, SUM, Problem, Quantity
@@ -75,14 +76,19 @@ def _paren(shown: str) -> str:
     return f"({shown})" if " + " in shown or " - " in shown else shown
 
 
+def letter_supply(rng: random.Random, exclude: str = "") -> Iterator[str]:
+    """The variable letters of one solution, in a random order, each used once."""
+    letters = [c for c in LETTERS if c not in exclude]
+    rng.shuffle(letters)
+    return iter(letters)
+
+
 class _Solver:
     """Writes one step per necessary quantity, with fresh letters for quantities and temporaries."""
 
     def __init__(self, problem: Problem, rng: random.Random):
         self.problem = problem
-        letters = [c for c in LETTERS if not (problem.mode == "reverse" and c == HIDDEN_LETTER)]
-        rng.shuffle(letters)
-        self.letters = iter(letters)
+        self.letters = letter_supply(rng, HIDDEN_LETTER if problem.mode == "reverse" else "")
         self.var: dict[str, str] = {}
 
     def fresh(self) -> str:
