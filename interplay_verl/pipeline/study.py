@@ -361,11 +361,13 @@ def run_study(study: Study, configs: dict, out: str, store: Optional[str] = None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="interplay-verl study", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="interplay-verl study",
+                                description="Run every arm of a study, sharing the stages arms have in common.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="studies: recipes/studies/*.yaml (see docs/studies.md)")
     p.add_argument("study", help="a study file (recipes/studies/*.yaml)")
-    p.add_argument("--scale", default="tiny", choices=SCALES, help="which profile and sizes the arms run at")
+    p.add_argument("--scale", default="tiny", choices=SCALES,
+                   help="which profile and sizes the arms run at (a study file says which it defines)")
     p.add_argument("--arms", help="comma-separated arms to run (default: all of the scale's)")
     p.add_argument("--out", help="output directory (default: outputs/studies/<name>-<scale>)")
     p.add_argument("--store", help="stage store shared between studies (default: <out>/stages)")
