@@ -189,7 +189,7 @@ def test_the_paper_profile_runs_on_both_workers_and_nothing_on_the_head(cluster,
         manifest = json.loads((out / stage / "manifest.json").read_text())
         assert manifest["config"]["launcher"] == "ray" and manifest["result"]["steps"] > 0
     filtered = json.loads((out / "filter" / "report.json").read_text())["samples_per_replica"]
-    evaluated = json.loads((out / "evaluate" / "base" / "report.json").read_text())["samples_per_replica"]
+    evaluated = json.loads((out / "eval_base" / "report.json").read_text())["samples_per_replica"]
     assert len(filtered) == len(evaluated) == 2 and min(filtered) > 0 and min(evaluated) > 0  # both replicas served
 
     state = _state(cluster)
