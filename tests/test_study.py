@@ -302,6 +302,10 @@ def test_context_at_smoke_scale_draws_transfer(tmp_path, store):
     out = tmp_path / "context"
     run_study("context", out, store)
     check_figures(out, ["context_transfer"])
-    rows = (out / "report" / "context_transfer.csv").read_text().splitlines()
-    assert [r.split(",")[:2] for r in rows[1:]] == [["f1_b0.01_rlB", "base"], ["f1_b0.01_rlB", "rl"]]
-    assert all(r.split(",")[3] == "0.01" for r in rows[1:])  # B's share in pre-training
+    import csv
+
+    with open(out / "report" / "context_transfer.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["arm"], r["checkpoint"]) for r in rows] == [("f1_b0.01_rlB", "base"), ("f1_b0.01_rlB", "rl")]
+    assert [r["share"] for r in rows] == ["0.01", "0.01"]  # B's share in pre-training
+    assert rows[1]["line"] == "family 1, RL school, outcome"
