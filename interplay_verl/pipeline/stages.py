@@ -92,27 +92,27 @@ def eval_sets(run) -> None:
                     source=resolve(d.eval_from) if d.eval_from else None, style=d.style)
 
 
-def data(run) -> None:
-    """The pre-training rows."""
+def _training_rows_of(run, section: str, out: str, seed: int) -> None:
+    """A trainer stage's rows (``pretrain`` or ``midtrain`` section), in the data section's style."""
     from interplay_verl.problems.generate import generate
 
-    c, d = run.cfg, run.cfg.data
-    generate(run.path("data", "pretrain"), c.pretrain.ops, tokens=c.pretrain.tokens, modes=",".join(d.modes),
-             contexts=d.contexts, context_ops=dict(c.pretrain.context_ops), seed=c.seed, workers=d.workers,
-             resume=True, quiet=True, style=d.style)
+    d, t = run.cfg.data, getattr(run.cfg, section)
+    generate(out, t.ops, tokens=t.tokens, modes=",".join(d.modes), contexts=d.contexts,
+             context_ops=dict(t.context_ops), seed=seed, workers=d.workers, resume=True, quiet=True, style=d.style)
+
+
+def data(run) -> None:
+    """The pre-training rows."""
+    _training_rows_of(run, "pretrain", run.path("data", "pretrain"), run.cfg.seed)
 
 
 def mid_data(run) -> None:
     """The mid-training rows and their corpus (evaluation problems left out)."""
     from interplay_verl.corpus import build
     from interplay_verl.data.rows import read_ids
-    from interplay_verl.problems.generate import generate
 
-    c, d = run.cfg, run.cfg.data
-    generate(run.path("mid_data", "rows"), c.midtrain.ops, tokens=c.midtrain.tokens, modes=",".join(d.modes),
-             contexts=d.contexts, context_ops=dict(c.midtrain.context_ops), seed=c.seed + 1, workers=d.workers,
-             resume=True, quiet=True, style=d.style)
-    build(run.path("mid_data", "rows"), run.path("tokenizer"), run.path("mid_data", "corpus"), d.block_size,
+    _training_rows_of(run, "midtrain", run.path("mid_data", "rows"), run.cfg.seed + 1)
+    build(run.path("mid_data", "rows"), run.path("tokenizer"), run.path("mid_data", "corpus"), run.cfg.data.block_size,
           quiet=run.quiet, exclude_ids=read_ids(run.path("eval_sets")))
 
 

@@ -145,7 +145,6 @@ class _Draw:
     # ------------------------------------------------------------ the necessary part, top-down
     def core(self) -> None:
         rng = self.rng
-        graph: list[str] = []  # totals first, then instances
         untried = list(self.totals)
         op_g = 0
         totals_in: list[str] = []
@@ -157,7 +156,7 @@ class _Draw:
                 break
             totals_in.append(total)
             op_g += len(items)
-        graph = totals_in + [i for t in totals_in for i in self.nodes[t].parents]
+        graph = totals_in + [i for t in totals_in for i in self.nodes[t].parents]  # totals first
         free = [i for i in self.instances if i not in graph]
         for _ in range(max(0, self.m - op_g - 1)):
             if not free:
