@@ -1,11 +1,22 @@
-"""Tiny GRPO run through verl's main_ppo on CPU: step time and peak memory of ALL its processes.
+"""GRPO step cost on CPU beside pre-training: the tiny profile's RL work against the same model's SFT rate.
 
-A verl run is 30-45 processes (driver, Ray's GCS and raylet, workers, rollout server, reward
-workers, TransferQueue); one process's RSS says little. This samples the whole process tree
-every 0.5 s and records the peak of the summed PSS (shared pages counted once, split
-between sharers) and of the summed RSS (an upper bound). Prints a table and one JSON line.
+One invocation runs, on one 0.8m model (the tiny profile's size) and one data set:
 
-    python benchmarks/grpo_step.py [--steps 5] [--model HF_DIR] [--out DIR]
+1. ``interplay-verl rl`` with ``interplay_grpo_cpu`` (8 prompts x 4 rollouts, prompts up to 384
+   and responses up to 192 tokens, the gated process reward, the online filter) on op 4-6 problems
+   (the tiny profile's RL ops), once per arm: ``now`` (the CPU overrides as they are) and, with
+   ``--before``, ``before`` (the CPU settings before docs/rl.md#grpo-speed-on-cpu's fixes put back
+   as overrides), alternated;
+2. ``interplay-verl pretrain`` on the same model (op 2-4 corpus, 16 blocks of 1024 tokens a step,
+   benchmarks/pretrain.py's measurement).
+
+It prints each RL arm's step breakdown (verl's ``timing_s/*``, medians over the steps after the
+first) and its ``perf/throughput`` as a share of the pre-training tokens/s, and one JSON line.
+The model is the random initialisation unless ``--model`` names a trained one: it never stops
+early, so every response is ``max_response_length`` long and the token count is the same in each
+arm. Peak memory is the summed PSS of the whole process tree of the last RL arm.
+
+    python benchmarks/grpo_step.py [--steps 6] [--before] [--repeats 1] [--model HF_DIR] [key=value ...]
 """
 
 from __future__ import annotations
@@ -13,13 +24,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import psutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+# The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
+# there): padded micro-batches of 8 sequences, activation recomputation, bf16 actor, reference
+# and rollout, one thread per Ray actor, and the KV heads expanded at every decoding step.
+BEFORE = [
+    "actor_rollout_ref.model.use_remove_padding=False",
+    "actor_rollout_ref.model.enable_gradient_checkpointing=True",
+    "actor_rollout_ref.actor.use_dynamic_bsz=False",
+    "++actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=bf16",
+    "++actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=bf16",
+    "actor_rollout_ref.rollout.dtype=bfloat16",
+    "~ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS",
+    "+ray_kwargs.ray_init.runtime_env.env_vars.INTERPLAY_CPU_SDPA_GQA='0'",
+]
+PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "edge", "step")
 
 
 def tree_memory(root: psutil.Process) -> tuple[int, int, int]:
@@ -55,56 +84,105 @@ class PeakSampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--model", default=None, help="HF model dir (default: build the tiny model)")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+def rl_data(root: str, n: int = 64) -> str:
+    """Op 4-6 problems of the tiny profile's RL context and mode, as verl's RL parquet."""
+    from interplay_verl.data.rl import main as rl_data_main
+    from interplay_verl.problems.generate import main as generate
 
-    from interplay_verl.testing.assets import build_tiny_model, write_toy_rl_parquet
-    from interplay_verl.testing.overrides import tiny_grpo_overrides
+    rows = os.path.join(root, "rl-rows")
+    generate(["--ops", "4-6", "--per-op", str(n // 3 + 1), "--contexts", "zoo", "--modes", "forward",
+              "--seed", "7", "--out", rows, "--quiet"])
+    path = os.path.join(root, "rl.parquet")
+    rl_data_main(["--rows", rows, "--out", path, "--limit", str(n)])
+    return path
+
+
+def rl_arm(model: str, train: str, out: str, steps: int, overrides: list[str]) -> tuple[list[dict], PeakSampler]:
+    """verl's per-step metrics of one ``interplay-verl rl`` run (and its memory sampler)."""
     from interplay_verl.train import launch
 
-    out = args.out or tempfile.mkdtemp(prefix="bench-grpo-")
-    model = args.model or build_tiny_model(os.path.join(out, "tiny"))
-    train = write_toy_rl_parquet(os.path.join(out, "train.parquet"), 64, seed=3)
-    val = write_toy_rl_parquet(os.path.join(out, "val.parquet"), 8, seed=4)
-    metrics = os.path.join(out, "metrics.jsonl")
-    cmd = launch.ppo_command(tiny_grpo_overrides(model, train, val, os.path.join(out, "run"), args.steps), "cpu")
-    env = launch.prepare("cpu", {"VERL_FILE_LOGGER_PATH": metrics})
-
-    start = time.time()
-    with open(os.path.join(out, "train.log"), "w") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        sampler = PeakSampler(proc.pid)
-        sampler.start()
-        rc = proc.wait()
-        sampler.stop.set()
-        sampler.join()
-    wall = time.time() - start
+    cmd = [sys.executable, "-m", "interplay_verl.cli", "rl", "--config-name", "interplay_grpo_cpu", "--model", model,
+           "--train", train, "--out", out, f"trainer.total_training_steps={steps}", f"trainer.save_freq={steps}", *overrides]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = PeakSampler(proc.pid)
+    sampler.start()
+    rc = proc.wait()
+    sampler.stop.set()
+    sampler.join()
     if rc != 0:
-        print(f"GRPO run failed (exit {rc}); see {out}/train.log", file=sys.stderr)
-        return rc
+        raise SystemExit(f"GRPO run failed (exit {rc}); see {out}/train-00.log")
+    metrics = os.path.join(out, "metrics", "run-00.jsonl")
+    return [m["data"] for m in launch.read_metrics(metrics) if "timing_s/step" in m["data"]], sampler
 
-    steps = [m["data"] for m in launch.read_metrics(metrics) if "timing_s/step" in m["data"]]
-    step_s = [s["timing_s/step"] for s in steps]
-    later = step_s[1:] or step_s
+
+def summary(steps: list[dict]) -> dict:
+    """Medians over the steps after the first (start-up, compilation and warm caches)."""
+    later = steps[1:] or steps
+    out = {p: round(statistics.median(s.get(f"timing_s/{p}", 0.0) for s in later), 3) for p in PHASES}
+    out["tokens"] = round(statistics.median(s["perf/total_num_tokens"] for s in later))
+    out["throughput"] = round(statistics.median(s["perf/throughput"] for s in later), 1)
+    out["first_step_s"] = round(steps[0]["timing_s/step"], 2)
+    out["rollout_probs_diff_max"] = round(max(s.get("training/rollout_probs_diff_max", 0.0) for s in steps), 4)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6, help="GRPO steps per arm (the first is left out)")
+    parser.add_argument("--before", action="store_true", help="also run the CPU settings before the fixes")
+    parser.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="another RL arm: the CPU overrides as they are, plus these (repeatable)")
+    parser.add_argument("--no-now", action="store_true", help="leave out the arm of the CPU overrides as they are")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per RL arm, alternated")
+    parser.add_argument("--pretrain-steps", type=int, default=14)
+    parser.add_argument("--model", default=None, help="HF model dir (default: the random 0.8m model)")
+    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary directory)")
+    parser.add_argument("overrides", nargs="*", help="extra verl overrides for every RL arm (key=value)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("VERL_PLATFORM", "cpu")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import pretrain as pretrain_bench
+
+    root = args.out or tempfile.mkdtemp(prefix="bench-grpo-")
+    corpus, model = pretrain_bench.prepare(root, 1024, 800_000)
+    model = args.model or model
+    train = rl_data(root)
+    arms = {} if args.no_now else {"now": list(args.overrides)}
+    if args.before:
+        arms = {"before": BEFORE + list(args.overrides), **arms}
+    for spec in args.arm:
+        name, _, extra = spec.partition(":")
+        arms[name] = list(args.overrides) + [o for o in extra.split(",") if o]
+    runs: dict[str, list[dict]] = {a: [] for a in arms}
+    sampler = None
+    for r in range(args.repeats):
+        for arm, overrides in arms.items():
+            steps, sampler = rl_arm(model, train, os.path.join(root, f"rl-{arm}-{r}"), args.steps, overrides)
+            runs[arm].append(summary(steps))
+    stamps, tokens = pretrain_bench.verl_steps(corpus, model, os.path.join(root, "pretrain"), args.pretrain_steps,
+                                               16, "fp32")
+    pretrain_rate = pretrain_bench.rate(stamps, tokens, 3)
+
+    width = 16
+    cols = [f"{a}#{i}" for a in arms for i in range(args.repeats)]
+    table = {c: runs[c.split("#")[0]][int(c.split("#")[1])] for c in cols}
+    print(f"{'phase (s, median)':<{width}}" + "".join(f"{c:>12}" for c in cols))
+    for key in (*PHASES, "tokens", "throughput", "first_step_s"):
+        print(f"{key:<{width}}" + "".join(f"{table[c][key]:>12}" for c in cols))
+    print(f"{'/ pretrain':<{width}}" + "".join(f"{table[c]['throughput'] / pretrain_rate:>12.3f}" for c in cols))
+    print(f"pre-training (verl SFT, same model): {pretrain_rate:.0f} tokens/s")
     result = {
         "benchmark": "grpo_step",
-        "steps": len(step_s),
-        "first_step_s": round(step_s[0], 2),
-        "later_step_s_mean": round(sum(later) / len(later), 2),
-        "gen_s_mean": round(sum(s["timing_s/gen"] for s in steps[1:] or steps) / len(later), 2),
-        "wall_s": round(wall, 1),
+        "pretrain_tok_s": round(pretrain_rate),
+        "arms": {a: runs[a] for a in arms},
+        "rl_over_pretrain": {a: round(statistics.median(r["throughput"] for r in runs[a]) / pretrain_rate, 3)
+                             for a in arms},
         "peak_pss_gb": round(sampler.peak_pss / 2**30, 2),
-        "peak_rss_sum_gb": round(sampler.peak_rss / 2**30, 2),
         "peak_processes": sampler.peak_procs,
-        "rollout_probs_diff_max": round(max(s["training/rollout_probs_diff_max"] for s in steps), 4),
+        "overrides": args.overrides,
+        "model": args.model or "random 0.8m",
     }
-    width = max(map(len, result))
-    for key, value in result.items():
-        print(f"{key:<{width}}  {value}")
     print(json.dumps(result))
     return 0
 

@@ -41,7 +41,7 @@ def verl_steps(corpus: str, model: str, out: str, steps: int, batch: int, precis
     """Wall time at which each step's metrics line appeared, and its token count."""
     metrics = os.path.join(out, "metrics", "run-00.jsonl")
     cmd = [sys.executable, "-m", "interplay_verl.cli", "pretrain", "--config", CONFIG, "--corpus", corpus,
-           "--model", model, "--out", out, f"trainer.total_training_steps={steps}", "trainer.save_freq=-1",
+           "--model", model, "--out", out, f"trainer.total_training_steps={steps}", f"trainer.save_freq={steps}",
            f"data.train_batch_size={batch}", "data.micro_batch_size_per_gpu=1",
            f"++engine.mixed_precision.param_dtype={precision}", "++engine.mixed_precision.reduce_dtype=fp32",
            *overrides]

@@ -90,9 +90,37 @@ def verl_overrides(device: Device, trainer: Trainer = "ppo", n_workers: int = 1)
             "actor_rollout_ref.rollout.agent.num_workers=1",
             "reward.num_workers=1",
             "data.dataloader_num_workers=0",
-            "actor_rollout_ref.model.use_remove_padding=False",
             "actor_rollout_ref.rollout.free_cache_engine=False",
+            *cpu_speed_overrides(n_workers),
         ]
+    return out
+
+
+def cpu_threads(n_workers: int = 1) -> int:
+    """Threads per training process: the machine's cores shared by the ranks. A step's phases
+    (generation, log-probs, update) run one after another, so each may use every core."""
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
+def cpu_speed_overrides(n_workers: int = 1) -> list[str]:
+    """What makes a CPU GRPO step cost what its arithmetic costs (docs/rl.md#grpo-speed-on-cpu,
+    each found by a profile there). verl's defaults are for GPUs: padded micro-batches of a
+    fixed count, activation recomputation and bf16, which this CPU runs ~1.5x slower than fp32."""
+    threads = cpu_threads(n_workers)
+    out = [
+        # padded, not flattened: with sdpa, transformers masks a flattened micro-batch with one dense
+        # block-diagonal mask over all its tokens, quadratic in them (4-8x slower here)
+        "actor_rollout_ref.model.use_remove_padding=False",
+        "actor_rollout_ref.model.enable_gradient_checkpointing=False",  # a model this small needs none
+        # micro-batches by tokens, not by count: few large matmuls
+        "actor_rollout_ref.actor.use_dynamic_bsz=True",
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=16384",
+        "++actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
+        "++actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=fp32",
+        "actor_rollout_ref.rollout.dtype=float32",
+        # Ray gives an actor one thread per CPU it reserved (the rollout server reserves none: 1)
+        f"+ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS='{threads}'",  # a string, as Ray wants
+    ]
     return out
 
 

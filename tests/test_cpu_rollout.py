@@ -151,6 +151,39 @@ def test_request_batcher_coalesces_concurrent_requests():
     assert sizes == [40, 1] and len(calls) == 2
 
 
+def test_request_batcher_waits_for_requests_sent_over_time():
+    """verl's agent loop sends a step's requests over ~0.1 s; they must still make one batch
+    (before the fix: a batch of the first few, then one of the rest)."""
+    def run_batch(reqs):
+        return reqs
+
+    async def main():
+        batcher = RequestBatcher(run_batch, max_batch_size=64)
+
+        async def late(i):
+            await asyncio.sleep(0.03 * (i // 8))  # four waves, 30 ms apart
+            return await batcher.submit(i)
+
+        results = await asyncio.gather(*[late(i) for i in range(32)])
+        return results, batcher.batch_sizes
+
+    results, sizes = asyncio.run(main())
+    assert results == list(range(32)) and sizes == [32]
+
+
+def test_sampling_without_top_k_is_not_truncated(gen, prompts):
+    """vLLM's top_k=-1 means every token; generate() would fill a missing top_k with 50."""
+    assert gen.model.config.vocab_size > 100
+    params = SamplingParams(temperature=50.0, max_tokens=1, ignore_eos=True)  # near uniform
+    torch.manual_seed(0)
+    first = {o.token_ids[0] for o in gen.generate_batch([(prompts[0], params)] * 400)}
+    assert len(first) > 100
+    torch.manual_seed(0)
+    capped = {o.token_ids[0] for o in gen.generate_batch([(prompts[0], SamplingParams(
+        temperature=50.0, top_k=50, max_tokens=1, ignore_eos=True))] * 400)}
+    assert len(capped) <= 50
+
+
 def test_request_batcher_respects_max_batch_and_propagates_errors():
     def run_batch(reqs):
         if -1 in reqs:
@@ -200,3 +233,29 @@ def test_server_actor_batches_concurrent_generate_calls(ray_local, tiny_model, p
     assert state == 1
     out = ray.get(server.generate.remote(prompt_ids=prompts[0], sampling_params=dict(params), request_id="x"))
     assert out.extra_fields["global_steps"] == 7
+
+
+def test_grouped_query_attention_patch_is_exact(tiny_model, prompts):
+    """SDPA's own GQA with a padding mask (our CPU patch) gives the logits of transformers'
+    expanded key/value heads, bit for bit, and decoding is unchanged."""
+    import transformers.integrations.sdpa_attention as sdpa
+    from transformers import AutoModelForCausalLM
+
+    from interplay_verl.backends.cpu import patches
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa", dtype=torch.float32)
+    assert model.config.num_key_value_heads < model.config.num_attention_heads  # the model is GQA
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[1] * (width - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    patches.patch_sdpa_gqa()
+    patched = sdpa.use_gqa_in_sdpa
+    assert patched(mask, torch.zeros(1)) and getattr(patched, "_interplay_cpu", False)
+    with torch.no_grad():
+        gqa = model(input_ids=ids, attention_mask=mask).logits
+        sdpa.use_gqa_in_sdpa = patched.__wrapped__
+        try:
+            expanded = model(input_ids=ids, attention_mask=mask).logits
+        finally:
+            sdpa.use_gqa_in_sdpa = patched
+    assert torch.equal(gqa[mask.bool()], expanded[mask.bool()])

@@ -113,6 +113,13 @@ def test_ppo_overrides_compose_with_verls_config(device, monkeypatch):
         assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
         assert cfg.ray_kwargs.ray_init.num_gpus == 2 and cfg.ray_kwargs.ray_init.runtime_env.env_vars.VERL_PLATFORM == "cpu"
         assert rollout.agent.num_workers == 1 and cfg.reward.num_workers == 1
+        # the speed settings (docs/rl.md#grpo-speed-on-cpu); Ray takes env vars only as strings
+        threads = cfg.ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS
+        assert isinstance(threads, str) and threads == str(max(1, (os.cpu_count() or 1) // 2))
+        actor = cfg.actor_rollout_ref.actor
+        assert actor.use_dynamic_bsz and not cfg.actor_rollout_ref.model.enable_gradient_checkpointing
+        assert actor.fsdp_config.mixed_precision.param_dtype == "fp32" == cfg.actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype
+        assert rollout.dtype == "float32" and cfg.actor_rollout_ref.model.use_remove_padding is False
     else:
         assert rollout.name == "vllm" and cfg.trainer.device == "cuda"
         assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "flash_attention_2"

@@ -90,6 +90,11 @@ def check_overrides(overrides: Sequence[str], config_name: str = "sft_trainer_en
         raise StageConfigError(str(exc)) from None
 
 
+def not_overrides(extra: Sequence[str]) -> list[str]:
+    """Command-line leftovers that are not Hydra overrides (``key=value``, or ``~key`` to delete one)."""
+    return [e for e in extra if e.startswith("-") or ("=" not in e and not e.startswith("~"))]
+
+
 def check_saves(cfg, stage: str):
     """A trainer stage must checkpoint: the HF export reads the last checkpoint and a rerun resumes
     from one. verl's PPO trainer saves nothing at ``trainer.save_freq`` <= 0 (its default, -1)."""

@@ -164,9 +164,9 @@ def main(argv: Optional[list[str]] = None, stage: str = "pretrain") -> int:
     p.add_argument("--device", choices=["cpu", "gpu"], help="overrides the config's device")
     p.add_argument("--nproc", type=int, help="training processes (GPUs per node); overrides the config")
     args, extra = p.parse_known_args(argv)
-    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    bad = launch.not_overrides(extra)
     if bad:
-        p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
+        p.error(f"unrecognised arguments {bad}; verl overrides look like key=value (or ~key)")
 
     def work() -> dict:
         cfg = load_config(args.config)

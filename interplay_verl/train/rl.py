@@ -191,9 +191,9 @@ def cli_settings(args, extra: Sequence[str]) -> tuple[str, int, list[str]]:
 def main(argv: Optional[list[str]] = None) -> int:
     p = build_parser()
     args, extra = p.parse_known_args(argv)
-    bad = [e for e in extra if "=" not in e or e.startswith("-")]
+    bad = launch.not_overrides(extra)
     if bad:
-        p.error(f"unrecognised arguments {bad}; verl overrides look like key=value")
+        p.error(f"unrecognised arguments {bad}; verl overrides look like key=value (or ~key)")
     from interplay_verl.command import report
 
     device, n_workers, extra = cli_settings(args, extra)

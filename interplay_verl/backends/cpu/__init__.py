@@ -27,6 +27,7 @@ def activate() -> bool:
     patches.patch_init_process_group()
     patches.patch_pin_memory()
     patches.patch_logprobs()
+    patches.patch_sdpa_gqa()
     patches.register_engines()
     from interplay_verl.backends.cpu.rollout import register_rollout
 

@@ -141,7 +141,8 @@ class HFGenerator:
             do_sample=warp,
             temperature=params.temperature if warp else None,
             top_p=params.top_p if warp and params.top_p < 1.0 else None,
-            top_k=params.top_k if warp and params.top_k > 0 else None,
+            # 0, not None: generate() fills a None top_k with its default, 50
+            top_k=params.top_k if warp and params.top_k > 0 else 0,
             repetition_penalty=None if params.repetition_penalty == 1.0 else params.repetition_penalty,
             eos_token_id=None if params.ignore_eos else self.eos_token_ids,
             pad_token_id=self.pad_token_id,
@@ -246,12 +247,17 @@ class RequestBatcher:
     """Coalesces concurrent ``submit`` calls into one ``run_batch`` call per turn.
 
     While a batch runs (in a thread, so the event loop keeps accepting requests), new
-    requests queue up; the next turn takes all of them, up to ``max_batch_size``.
+    requests queue up; the next turn takes all of them, up to ``max_batch_size``. A turn
+    starts once requests stop arriving for ``collect_window_s`` (at most ``max_wait_s`` after
+    the first): verl's agent loop sends a step's requests over ~0.1 s, and a turn started on
+    the first few would generate twice, a small batch and then the rest, at ~1.4x the time of
+    one batch (docs/rl.md#grpo-speed-on-cpu).
     """
 
     run_batch: Callable[[list[Any]], list[Any]]
     max_batch_size: int = 1024
-    collect_window_s: float = 0.002
+    collect_window_s: float = 0.05  # arrivals of one step were seen 55 ms apart
+    max_wait_s: float = 0.5
     batch_sizes: list[int] = field(default_factory=list)
 
     def __post_init__(self):
@@ -269,11 +275,20 @@ class RequestBatcher:
         self._wakeup.set()
         return await future
 
+    async def _collect(self) -> None:
+        """Wait until no request has arrived for one window, or ``max_wait_s`` has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        seen = -1
+        while len(self._pending) != seen and len(self._pending) < self.max_batch_size and loop.time() < deadline:
+            seen = len(self._pending)
+            await asyncio.sleep(self.collect_window_s)
+
     async def _serve(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            await asyncio.sleep(self.collect_window_s)  # let callers fired together all arrive
+            await self._collect()
             while self._pending:
                 batch, self._pending = self._pending[: self.max_batch_size], self._pending[self.max_batch_size :]
                 try:
