@@ -41,7 +41,6 @@ sys.path.insert(0, HERE)
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
     "actor_rollout_ref.model.enable_gradient_checkpointing=True",
-    "actor_rollout_ref.actor.use_dynamic_bsz=False",
     "++actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=bf16",
     "++actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=bf16",
     "actor_rollout_ref.rollout.dtype=bfloat16",

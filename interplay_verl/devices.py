@@ -112,9 +112,6 @@ def cpu_speed_overrides(n_workers: int = 1) -> list[str]:
         # block-diagonal mask over all its tokens, quadratic in them (4-8x slower here)
         "actor_rollout_ref.model.use_remove_padding=False",
         "actor_rollout_ref.model.enable_gradient_checkpointing=False",  # a model this small needs none
-        # micro-batches by tokens, not by count: few large matmuls
-        "actor_rollout_ref.actor.use_dynamic_bsz=True",
-        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu=16384",
         "++actor_rollout_ref.actor.fsdp_config.mixed_precision.param_dtype=fp32",
         "++actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype=fp32",
         "actor_rollout_ref.rollout.dtype=float32",

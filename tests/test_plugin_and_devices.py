@@ -117,7 +117,7 @@ def test_ppo_overrides_compose_with_verls_config(device, monkeypatch):
         threads = cfg.ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS
         assert isinstance(threads, str) and threads == str(max(1, (os.cpu_count() or 1) // 2))
         actor = cfg.actor_rollout_ref.actor
-        assert actor.use_dynamic_bsz and not cfg.actor_rollout_ref.model.enable_gradient_checkpointing
+        assert not cfg.actor_rollout_ref.model.enable_gradient_checkpointing
         assert actor.fsdp_config.mixed_precision.param_dtype == "fp32" == cfg.actor_rollout_ref.ref.fsdp_config.mixed_precision.param_dtype
         assert rollout.dtype == "float32" and cfg.actor_rollout_ref.model.use_remove_padding is False
     else:

@@ -141,8 +141,8 @@ class HFGenerator:
             do_sample=warp,
             temperature=params.temperature if warp else None,
             top_p=params.top_p if warp and params.top_p < 1.0 else None,
-            # 0, not None: generate() fills a None top_k with its default, 50
-            top_k=params.top_k if warp and params.top_k > 0 else 0,
+            # 0, not None, when sampling: generate() fills a None top_k with its default, 50
+            top_k=(params.top_k if params.top_k > 0 else 0) if warp else None,
             repetition_penalty=None if params.repetition_penalty == 1.0 else params.repetition_penalty,
             eos_token_id=None if params.ignore_eos else self.eos_token_ids,
             pad_token_id=self.pad_token_id,
