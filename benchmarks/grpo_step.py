@@ -36,8 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
-# there): padded micro-batches of 8 sequences, activation recomputation, bf16 actor, reference
-# and rollout, one thread per Ray actor, and the KV heads expanded at every decoding step.
+# there): activation recomputation, bf16 actor, reference and rollout, one thread per Ray actor,
+# and the KV heads expanded at every decoding step. Padded micro-batches, as now (the first line
+# only states it). The request batcher's fix is code, so both arms have it.
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
     "actor_rollout_ref.model.enable_gradient_checkpointing=True",

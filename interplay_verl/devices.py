@@ -104,10 +104,11 @@ def cpu_threads(n_workers: int = 1) -> int:
 
 def cpu_speed_overrides(n_workers: int = 1) -> list[str]:
     """What makes a CPU GRPO step cost what its arithmetic costs (docs/rl.md#grpo-speed-on-cpu,
-    each found by a profile there). verl's defaults are for GPUs: padded micro-batches of a
-    fixed count, activation recomputation and bf16, which this CPU runs ~1.5x slower than fp32."""
+    each found by a profile there). verl's defaults are for GPUs: flattened sequences (cheap with
+    flash-attention, quadratic with sdpa), activation recomputation, a bf16 actor and rollout, and
+    Ray's one thread for an actor that reserves no CPU."""
     threads = cpu_threads(n_workers)
-    out = [
+    return [
         # padded, not flattened: with sdpa, transformers masks a flattened micro-batch with one dense
         # block-diagonal mask over all its tokens, quadratic in them (4-8x slower here)
         "actor_rollout_ref.model.use_remove_padding=False",
@@ -118,7 +119,6 @@ def cpu_speed_overrides(n_workers: int = 1) -> list[str]:
         # Ray gives an actor one thread per CPU it reserved (the rollout server reserves none: 1)
         f"+ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS='{threads}'",  # a string, as Ray wants
     ]
-    return out
 
 
 def compose_verl_config(overrides: Sequence[str], config_name: str = "ppo_trainer", config_dir: Optional[str] = None):

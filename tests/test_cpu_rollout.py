@@ -237,7 +237,7 @@ def test_server_actor_batches_concurrent_generate_calls(ray_local, tiny_model, p
 
 def test_grouped_query_attention_patch_is_exact(tiny_model, prompts):
     """SDPA's own GQA with a padding mask (our CPU patch) gives the logits of transformers'
-    expanded key/value heads, bit for bit, and decoding is unchanged."""
+    expanded key/value heads, bit for bit, on left-padded prompts of different lengths."""
     import transformers.integrations.sdpa_attention as sdpa
     from transformers import AutoModelForCausalLM
 

@@ -256,7 +256,7 @@ class RequestBatcher:
 
     run_batch: Callable[[list[Any]], list[Any]]
     max_batch_size: int = 1024
-    collect_window_s: float = 0.05  # arrivals of one step were seen 55 ms apart
+    collect_window_s: float = 0.05  # gaps of up to 55 ms were seen between one step's arrivals
     max_wait_s: float = 0.5
     batch_sizes: list[int] = field(default_factory=list)
 
