@@ -144,6 +144,24 @@ def test_resume_refuses_a_different_configuration(reference, tmp_path):
     proc = subprocess.run(GEN + ["--ops", "2-5", "--per-op", "3", "--out", str(out), "--resume", "--quiet"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "holds a different generation" in proc.stderr
+    # the CPU-scale sampler is part of the plan: a different value range is a different generation
+    proc = subprocess.run(GEN + ["--ops", "2-4", "--per-op", "3", "--out", str(out), "--resume", "--quiet",
+                                 "--max-value", "20"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "holds a different generation" in proc.stderr
+
+
+def test_sampler_settings_are_recorded_and_honoured(reference, tmp_path):
+    out = tmp_path / "small"
+    proc = subprocess.run(GEN + ["--ops", "2-6", "--per-op", "4", "--max-value", "20", "--letters", "ordered",
+                                 "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("plan.json", "manifest.json"):
+        assert json.load(open(out / name))["config"]["sampler"] == {"max_value": 20, "letters": "ordered"}
+    rows = [r for f in sorted(os.listdir(out)) if f.endswith(".parquet") for r in pq.read_table(out / f).to_pylist()]
+    assert len(rows) == 20 and max(n["value"] for r in rows for n in json.loads(r["graph"])["nodes"]) <= 20
+    assert all(r["solution"].startswith("Define ") and " as a; " in r["solution"] for r in rows)
+    # the defaults record nothing, so plans written before these options existed still resume
+    assert "sampler" not in json.load(open(os.path.join(reference, "plan.json")))["config"]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -157,6 +175,8 @@ def test_resume_refuses_a_different_configuration(reference, tmp_path):
     (["--per-op", "1", "--contexts", "zoo,school", "--context-ops", "school=2:0.5"], "weights sum to 0.5"),
     (["--rows", "0"], "--rows 0: must be at least 1"),
     (["--per-op", "1", "--style", "gsm"], "invalid choice: 'gsm'"),
+    (["--per-op", "1", "--max-value", "5"], "--max-value 5: must be at least 10"),
+    (["--per-op", "1", "--style", "paper", "--letters", "ordered"], "--max-value and --letters apply to style interplay"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad"

@@ -278,3 +278,42 @@ def test_paper_style_rows_are_deterministic_and_named_apart():
     assert a["id"] != generate_row(12, "reverse", CONTEXTS["school"], seed=4, index=9)["id"]
     with pytest.raises(ValueError, match="style 'gsm': choose one of interplay, paper"):
         generate_row(3, "forward", CONTEXTS["zoo"], seed=0, index=0, style="gsm")
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
+    """The CPU-scale knobs (docs/paper-differences.md) draw the same kind of problem, checked by the
+    same solution checker, with every value <= max_value and the letters a, b, c, ... in the order
+    the solution defines them (temporaries included), x kept for the hidden quantity."""
+    from interplay_verl.problems.render import HIDDEN_LETTER, LETTERS
+    from interplay_verl.problems.sampler import SamplerConfig
+
+    small = SamplerConfig(max_value=20, letters="ordered")
+    for seed in range(4):
+        for op in range(2, 21):
+            row = generate_row(op, mode, CONTEXTS["zoo"], seed, op, small)
+            graph = json.loads(row["graph"])
+            assert op_of(graph) == op and all(0 <= n["value"] <= 20 for n in graph["nodes"])
+            check_solution(row)
+            # each letter's first appearance: named ("as b;") or a temporary ("; c = a = 3")
+            used = [a or b for a, b in re.findall(r"as ([A-Za-z]);|(?<=; )([A-Za-z]) = ", row["solution"])]
+            fresh = [c for c in used if c != HIDDEN_LETTER or mode == "forward"]
+            assert fresh and len(fresh) == len(set(fresh))
+            assert fresh == [c for c in LETTERS if mode == "forward" or c != HIDDEN_LETTER][:len(fresh)]
+    # the letters are a rendering choice: the problem, its graph and id are the random-letter row's
+    plain = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, SamplerConfig(max_value=20))
+    ordered = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, small)
+    assert (ordered["id"], ordered["graph"], ordered["answer"]) == (plain["id"], plain["graph"], plain["answer"])
+    assert ordered["solution"] != plain["solution"]
+
+
+def test_sampler_settings_are_refused_with_the_option_named():
+    from interplay_verl.problems.sampler import SamplerConfig
+
+    with pytest.raises(ValueError, match="max_value 5: must be at least 10"):
+        SamplerConfig(max_value=5).check()
+    with pytest.raises(ValueError, match="letters 'abc': choose one of random, ordered"):
+        SamplerConfig(letters="abc").check()
+    with pytest.raises(ValueError, match="style 'paper' draws the paper's problems; {'max_value': 20}"):
+        generate_row(3, "forward", CONTEXTS["zoo"], 0, 0, SamplerConfig(max_value=20), style="paper")
+    assert SamplerConfig().changed() == {} and SamplerConfig(letters="ordered").changed() == {"letters": "ordered"}

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 
 from interplay_verl.metrics import SPLITS, split_of
 from interplay_verl.problems.rows import STYLES
-from interplay_verl.problems.sampler import MODES
+from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SamplerConfig
 
 EVAL_SEED = 12345
 
 
 def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes: Sequence[str],
-              seed: int = EVAL_SEED, style: str = "interplay") -> list[dict]:
+              seed: int = EVAL_SEED, style: str = "interplay", sampler: SamplerConfig = SamplerConfig()) -> list[dict]:
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.rows import generate_row
 
@@ -36,13 +36,14 @@ def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes
     if bad:
         raise ValueError(f"modes {bad}: choose from {', '.join(MODES)}")
     loaded = [load_context(c) for c in contexts]
-    return [generate_row(op, mode, ctx, seed, i, style=style) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
+    return [generate_row(op, mode, ctx, seed, i, sampler, style) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
             for ctx in loaded for mode in modes for i in range(per_op)]
 
 
 def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple(SPLITS), contexts: Sequence[str] = ("zoo",),
                     modes: Sequence[str] = ("forward",), seed: int = EVAL_SEED,
-                    disjoint_from: Sequence[str] = (), source: Optional[str] = None, style: str = "interplay") -> dict:
+                    disjoint_from: Sequence[str] = (), source: Optional[str] = None, style: str = "interplay",
+                    sampler: SamplerConfig = SamplerConfig()) -> dict:
     """Write ``out/rows.parquet`` (+ manifest): ``per_op`` problems per op, context and mode of each
     split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains.
 
@@ -63,7 +64,7 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
             except ValueError as exc:
                 raise ValueError(f"evaluation split {split}: {exc}") from None
     else:
-        rows = eval_rows(per_op, splits, contexts, modes, seed, style)
+        rows = eval_rows(per_op, splits, contexts, modes, seed, style, sampler)
     kept = [r for r in rows if r["id"] not in banned]
     if not kept:
         raise ValueError(f"{out}: every evaluation problem is also in {list(disjoint_from)}")
@@ -77,7 +78,8 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     write_manifest(out, config={"per_op": per_op, "splits": list(splits), "contexts": list(contexts),
                                 "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from],
                                 "source": os.path.abspath(source) if source else None,
-                                **({"style": style} if style != "interplay" else {})},
+                                **({"style": style} if style != "interplay" else {}),
+                                **({"sampler": sampler.changed()} if sampler.changed() else {})},
                    seed=seed, kind="eval_sets", **result)
     return result
 
@@ -96,6 +98,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--from", dest="source", metavar="ROWS",
                    help="take the problems from these rows (e.g. `interplay-verl import` output) instead of generating")
     p.add_argument("--style", default="interplay", choices=STYLES, help="generator style (as `generate --style`)")
+    p.add_argument("--max-value", type=int, default=SamplerConfig.max_value, help="as `generate --max-value`")
+    p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS, help="as `generate --letters`")
     args = p.parse_args(argv)
     from interplay_verl.command import report
 
@@ -104,7 +108,8 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
-        seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style), (ValueError, OSError))
+        seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style,
+        sampler=SamplerConfig(max_value=args.max_value, letters=args.letters)), (ValueError, OSError))
 
 
 if __name__ == "__main__":

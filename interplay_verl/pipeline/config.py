@@ -59,6 +59,10 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     style: str = "interplay"  # generator style: ours, or "paper" (the paper's problems and wording)
+    # style interplay at CPU scale (docs/paper-differences.md): the largest value, and the solutions'
+    # variable letters ("ordered": a, b, c, ... as defined) instead of the paper's 1000 and random ones
+    max_value: int = 1000
+    letters: str = "random"
     modes: list[str] = field(default_factory=lambda: ["forward"])
     contexts: str = "zoo"
     workers: int = 1
@@ -317,6 +321,13 @@ def _check_start_step(cfg, composed: dict) -> None:
                                   f"(trainer.max_ckpt_to_keep); add trainer.max_ckpt_to_keep=null to midtrain.overrides")
 
 
+def sampler_of(data: DataConfig):
+    """The generator's ``SamplerConfig`` for a data section (its value range and letters)."""
+    from interplay_verl.problems.sampler import SamplerConfig
+
+    return SamplerConfig(max_value=data.max_value, letters=data.letters)
+
+
 def validate(cfg) -> None:
     """Everything that can be checked without running a stage, so a typo costs seconds, not a stage."""
     from interplay_verl.filters.band import Band
@@ -365,6 +376,13 @@ def validate(cfg) -> None:
 
     if cfg.data.style not in STYLES:
         raise PipelineConfigError(f"data.style={cfg.data.style!r}: choose one of {', '.join(STYLES)}")
+    try:
+        sampler_of(cfg.data).check()
+    except ValueError as exc:
+        raise PipelineConfigError(f"data.{exc}") from None
+    if cfg.data.style != "interplay" and sampler_of(cfg.data).changed():
+        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value and data.letters apply to "
+                                  "style interplay only; leave them out")
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]
         if bad:

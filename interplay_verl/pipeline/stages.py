@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from interplay_verl.pipeline.config import resolve, verl_extra
+from interplay_verl.pipeline.config import resolve, sampler_of, verl_extra
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def eval_sets(run) -> None:
 
     d, e = run.cfg.data, run.cfg.evaluate
     write_eval_sets(run.path("eval_sets"), per_op=e.per_op, splits=e.splits, contexts=e.contexts, modes=e.modes,
-                    source=resolve(d.eval_from) if d.eval_from else None, style=d.style)
+                    source=resolve(d.eval_from) if d.eval_from else None, style=d.style, sampler=sampler_of(d))
 
 
 def _training_rows_of(run, section: str, out: str, seed: int) -> None:
@@ -98,7 +98,8 @@ def _training_rows_of(run, section: str, out: str, seed: int) -> None:
 
     d, t = run.cfg.data, getattr(run.cfg, section)
     generate(out, t.ops, tokens=t.tokens, modes=",".join(d.modes), contexts=d.contexts,
-             context_ops=dict(t.context_ops), seed=seed, workers=d.workers, resume=True, quiet=True, style=d.style)
+             context_ops=dict(t.context_ops), seed=seed, workers=d.workers, resume=True, quiet=True, style=d.style,
+             sampler=sampler_of(d))
 
 
 def data(run) -> None:
@@ -132,7 +133,8 @@ def candidates(run) -> None:
         _select(resolve(d.candidates_from), run.path("candidates", "pool"), f, [*train, run.path("eval_sets")])
     else:
         generate(run.path("candidates", "pool"), f.ops, per_op=f.candidates_per_op, modes=",".join(f.modes),
-                 contexts=f.contexts, seed=c.seed + 2, workers=d.workers, resume=True, quiet=True, style=d.style)
+                 contexts=f.contexts, seed=c.seed + 2, workers=d.workers, resume=True, quiet=True, style=d.style,
+                 sampler=sampler_of(d))
     exclude(run.path("candidates", "pool"), [*train, run.path("eval_sets")], run.path("candidates", "rows.parquet"))
 
 
@@ -285,18 +287,19 @@ def report(run) -> None:
             id_top=max(op_weights(run.cfg.pretrain.ops)))
 
 
+GENERATOR = ("data.style", "data.max_value", "data.letters")
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
-    Stage("eval_sets", eval_sets, ("data.style", "evaluate.splits", "evaluate.contexts", "evaluate.modes",
+    Stage("eval_sets", eval_sets, (*GENERATOR, "evaluate.splits", "evaluate.contexts", "evaluate.modes",
                                    "evaluate.per_op", "data.eval_from")),
-    Stage("data", data, ("seed", "data.style", "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
+    Stage("data", data, ("seed", *GENERATOR, "data.modes", "data.contexts", "pretrain.ops", "pretrain.tokens",
                          "pretrain.context_ops")),
     Stage("tokenizer", tokenizer, ("data.vocab_size",), ("data",)),
     Stage("corpus", corpus, ("data.block_size",), ("tokenizer", "eval_sets")),
     Stage("init", init, ("model.size", "seed"), ("tokenizer",)),
     Stage("pretrain", pretrain, ("pretrain.config", "pretrain.overrides", "device"), ("corpus", "init")),
     Stage("eval_base", eval_base, EVALUATION, ("pretrain", "eval_sets")),
-    Stage("mid_data", mid_data, ("seed", "data.style", "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
+    Stage("mid_data", mid_data, ("seed", *GENERATOR, "data.modes", "data.contexts", "data.block_size", "midtrain.enable",
                                  "midtrain.ops", "midtrain.tokens", "midtrain.context_ops"), ("tokenizer", "eval_sets"),
           enabled=lambda cfg: cfg.midtrain.enable),
     Stage("midtrain", midtrain, ("midtrain.enable", "midtrain.config", "midtrain.overrides", "device"),
@@ -304,7 +307,7 @@ for _stage in (
           enabled=lambda cfg: cfg.midtrain.enable),
     Stage("eval_mid", eval_mid, (*EVALUATION, "rl.start_step"), ("midtrain", "eval_sets"),
           enabled=lambda cfg: cfg.midtrain.enable),
-    Stage("candidates", candidates, ("seed", "data.style", "filter.ops", "filter.modes", "filter.contexts",
+    Stage("candidates", candidates, ("seed", *GENERATOR, "filter.ops", "filter.modes", "filter.contexts",
                                      "filter.candidates_per_op", "data.candidates_from"),
           ("data", "mid_data", "eval_sets")),
     Stage("filter", edge_filter, ("filter", "rl.semantics", "rl.start_step", "seed"), ("midtrain", "candidates"),

@@ -23,7 +23,7 @@ from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, STYLES, generate_row
-from interplay_verl.problems.sampler import MAX_OP, MODES
+from interplay_verl.problems.sampler import LETTER_ORDERS, MAX_OP, MODES, SamplerConfig
 
 PLAN_FILE = "plan.json"
 
@@ -46,12 +46,13 @@ class Shard:
 _CONTEXT_CACHE: dict[str, object] = {}
 
 
-def write_shard(shard: Shard, seed: int, out_dir: str, style: str = "interplay") -> tuple[str, int, str]:
+def write_shard(shard: Shard, seed: int, out_dir: str, style: str = "interplay",
+                sampler: SamplerConfig = SamplerConfig()) -> tuple[str, int, str]:
     """Generate one shard and publish it atomically; returns (filename, rows, sha256)."""
     import pyarrow as pa
 
     ctx = _CONTEXT_CACHE.get(shard.context) or _CONTEXT_CACHE.setdefault(shard.context, load_context(shard.context))
-    rows = [generate_row(shard.op, shard.mode, ctx, seed, i, style=style)
+    rows = [generate_row(shard.op, shard.mode, ctx, seed, i, sampler, style)
             for i in range(shard.start, shard.start + shard.count)]
     table = pa.Table.from_pylist(rows, schema=schema())
     final = os.path.join(out_dir, shard.filename)
@@ -60,7 +61,7 @@ def write_shard(shard: Shard, seed: int, out_dir: str, style: str = "interplay")
 
 
 def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenizer: Optional[str],
-                    style: str = "interplay") -> dict[int, float]:
+                    style: str = "interplay", sampler: SamplerConfig = SamplerConfig()) -> dict[int, float]:
     """Mean tokens per training document for each op, from a fixed sample (so plans are reproducible)."""
     ctx = load_context(context)
     count = None
@@ -71,7 +72,7 @@ def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenize
         count = lambda text: len(tok(text, add_special_tokens=False)["input_ids"]) + 1  # noqa: E731  (+ EOS)
     out = {}
     for op in ops:
-        texts = [generate_row(op, mode, ctx, seed=-1, index=i, style=style)["text"] for mode in modes for i in range(8)]
+        texts = [generate_row(op, mode, ctx, -1, i, sampler, style)["text"] for mode in modes for i in range(8)]
         # without a tokenizer: ~4 characters per token for this English-and-digits text
         out[op] = sum(count(t) if count else len(t) / 4 for t in texts) / len(texts)
     return out
@@ -80,7 +81,7 @@ def estimate_tokens(ops: Iterable[int], modes: list[str], context: str, tokenize
 def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], per_op: Optional[int],
          tokens: Optional[int], shard_size: int, tokenizer: Optional[str] = None,
          context_ops: Optional[dict[str, dict[int, float]]] = None, rows: Optional[int] = None,
-         style: str = "interplay") -> list[Shard]:
+         style: str = "interplay", sampler: SamplerConfig = SamplerConfig()) -> list[Shard]:
     """The shards of a generation: rows per op (``per_op`` each, ``rows`` split by the op weights, or a
     ``tokens`` budget split by them), then per mode, then per context holding that op.
 
@@ -100,7 +101,7 @@ def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], pe
     elif rows is not None:
         per_op_counts = {op: n for op, n in allocate(rows, op_share).items() if n > 0}
     else:
-        est = estimate_tokens(op_share, modes, next(iter(contexts)), tokenizer, style)
+        est = estimate_tokens(op_share, modes, next(iter(contexts)), tokenizer, style, sampler)
         per_op_counts = {op: max(1, round(w * tokens / est[op])) for op, w in op_share.items()}
     shards = []
     names = {c: load_context(c).name for c in contexts}
@@ -115,17 +116,17 @@ def plan(ops: dict[int, float], contexts: dict[str, float], modes: list[str], pe
 
 
 def _run_local(todo: list[Shard], seed: int, out: str, workers: int, progress,
-               style: str = "interplay") -> list[tuple[str, int, str]]:
+               style: str = "interplay", sampler: SamplerConfig = SamplerConfig()) -> list[tuple[str, int, str]]:
     results = []
     if workers <= 1:
         for shard in todo:
-            results.append(write_shard(shard, seed, out, style))
+            results.append(write_shard(shard, seed, out, style, sampler))
             progress.update(shard.count)
         return results
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(workers) as pool:
-        jobs = [(s, seed, out, style) for s in todo]
+        jobs = [(s, seed, out, style, sampler) for s in todo]
         for result in pool.imap_unordered(_write_star, jobs, chunksize=1):
             results.append(result)
             progress.update(result[1])
@@ -136,7 +137,8 @@ def _write_star(args):
     return write_shard(*args)
 
 
-def _run_ray(todo: list[Shard], seed: int, out: str, progress, style: str = "interplay") -> list[tuple[str, int, str]]:
+def _run_ray(todo: list[Shard], seed: int, out: str, progress, style: str = "interplay",
+             sampler: SamplerConfig = SamplerConfig()) -> list[tuple[str, int, str]]:
     import ray
 
     address = os.environ.get("RAY_ADDRESS") or None
@@ -144,7 +146,7 @@ def _run_ray(todo: list[Shard], seed: int, out: str, progress, style: str = "int
     local = {} if address else {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
     ray.init(address=address, ignore_reinit_error=True, **local)
     task = ray.remote(write_shard)
-    pending = [task.remote(s, seed, out, style) for s in todo]
+    pending = [task.remote(s, seed, out, style, sampler) for s in todo]
     results = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
@@ -158,12 +160,13 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
              rows: Optional[int] = None, modes: str = "forward", contexts: str = "zoo",
              context_ops: Optional[dict[str, str]] = None, seed: int = 0, workers: int = 1, ray: bool = False,
              shard_size: int = 5000, tokenizer: Optional[str] = None, resume: bool = False,
-             quiet: bool = False, style: str = "interplay") -> dict:
+             quiet: bool = False, style: str = "interplay", sampler: SamplerConfig = SamplerConfig()) -> dict:
     """Generate the rows of an op/context/mode mixture into parquet shards under ``out`` (+ manifest).
 
     Exactly one of ``per_op`` (problems per op and mode), ``rows`` (a total split by the mixture's
     weights) and ``tokens`` (a budget split by them) sizes the run. ``context_ops`` maps a context to
-    its own op mixture (others follow ``ops``). ``resume`` finishes a killed run with the same plan."""
+    its own op mixture (others follow ``ops``). ``sampler``: the problems' value range and the
+    solutions' letters (style interplay). ``resume`` finishes a killed run with the same plan."""
     from tqdm import tqdm
 
     from interplay_verl.manifest import write_manifest
@@ -175,6 +178,12 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
         raise MixtureError(f"--modes {modes!r}: use forward, reverse or both")
     if style not in STYLES:
         raise MixtureError(f"--style {style!r}: choose one of {', '.join(STYLES)}")
+    try:
+        sampler.check()
+    except ValueError as exc:
+        raise MixtureError(f"--{exc}".replace("_", "-", 1)) from None
+    if style != "interplay" and sampler.changed():
+        raise MixtureError(f"--style {style}: --max-value and --letters apply to style interplay only")
     if sum(x is not None for x in (per_op, tokens, rows)) != 1:
         raise MixtureError("give exactly one of --per-op, --rows and --tokens")
     for name, value in (("--per-op", per_op), ("--rows", rows), ("--tokens", tokens)):
@@ -194,7 +203,8 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     for spec, table in ((ops, weights), *((f"{c}={s}", own_ops[c]) for c, s in (context_ops or {}).items())):
         if not all(2 <= op <= MAX_OP for op in table):
             raise MixtureError(f"--ops {spec!r}: ops must lie in 2..{MAX_OP}")
-    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer, own_ops, rows, style)
+    shards = plan(weights, context_shares, mode_list, per_op, tokens, shard_size, tokenizer, own_ops, rows, style,
+                  sampler)
 
     os.makedirs(out, exist_ok=True)
     config = {"ops": ops, "op_weights": weights, "contexts": context_shares, "modes": mode_list, "per_op": per_op,
@@ -206,6 +216,8 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
         config["rows"] = rows
     if style != "interplay":
         config["style"] = style
+    if sampler.changed():
+        config["sampler"] = sampler.changed()
     plan_doc = json.dumps({"config": config, "seed": seed, "shards": [asdict(s) for s in shards]},
                           sort_keys=True, indent=1)
     plan_path = os.path.join(out, PLAN_FILE)
@@ -225,9 +237,9 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     with tqdm(total=total, initial=total - sum(s.count for s in todo), unit="problem",
               desc="generate", disable=quiet) as progress:
         if ray:
-            written = _run_ray(todo, seed, out, progress, style)
+            written = _run_ray(todo, seed, out, progress, style, sampler)
         else:
-            written = _run_local(todo, seed, out, workers, progress, style)
+            written = _run_local(todo, seed, out, workers, progress, style, sampler)
     digests = {name: sha for name, _, sha in written}
     files = [{"file": s.filename, "rows": s.count, "context": s.context_name, "mode": s.mode, "op": s.op,
               "sha256": digests.get(s.filename) or file_sha256(os.path.join(out, s.filename))} for s in shards]
@@ -252,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a context's own op mixture, e.g. school=2 (B only at op 2) or zoo=2-20; repeatable")
     p.add_argument("--style", default="interplay", choices=STYLES,
                    help="interplay: ours (exact op by construction); paper: the paper's problems and wording")
+    p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
+                   help="largest value of any quantity (style interplay; the paper's is 1000)")
+    p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
+                   help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (parquet shards, plan.json, manifest.json)")
     p.add_argument("--workers", type=int, default=1, help="local processes")
@@ -266,7 +282,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from interplay_verl.command import report
 
-    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops")}
+    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops", "max_value", "letters")}
+    options["sampler"] = SamplerConfig(max_value=args.max_value, letters=args.letters)
 
     def work() -> dict:
         own = {}

@@ -76,19 +76,22 @@ def _paren(shown: str) -> str:
     return f"({shown})" if " + " in shown or " - " in shown else shown
 
 
-def letter_supply(rng: random.Random, exclude: str = "") -> Iterator[str]:
-    """The variable letters of one solution, in a random order, each used once."""
+def letter_supply(rng: random.Random, exclude: str = "", ordered: bool = False) -> Iterator[str]:
+    """The variable letters of one solution, each used once: in a random order (the paper's), or
+    a, b, c, ... in the order they are defined, which a model too small to copy a letter from
+    earlier in its own solution can still write (docs/paper-differences.md)."""
     letters = [c for c in LETTERS if c not in exclude]
-    rng.shuffle(letters)
+    if not ordered:
+        rng.shuffle(letters)
     return iter(letters)
 
 
 class _Solver:
     """Writes one step per necessary quantity, with fresh letters for quantities and temporaries."""
 
-    def __init__(self, problem: Problem, rng: random.Random):
+    def __init__(self, problem: Problem, rng: random.Random, ordered: bool = False):
         self.problem = problem
-        self.letters = letter_supply(rng, HIDDEN_LETTER if problem.mode == "reverse" else "")
+        self.letters = letter_supply(rng, HIDDEN_LETTER if problem.mode == "reverse" else "", ordered)
         self.var: dict[str, str] = {}
 
     def fresh(self) -> str:
@@ -151,9 +154,9 @@ def _equation_steps(a: int, b: int, c: int, x: int) -> str:
     return " ".join(steps) if steps else f"x = {c}."
 
 
-def solution(problem: Problem, rng: random.Random) -> tuple[str, str]:
+def solution(problem: Problem, rng: random.Random, ordered_letters: bool = False) -> tuple[str, str]:
     """(solution text without the final "Answer: N.", answer) for the problem's mode."""
-    solver = _Solver(problem, rng)
+    solver = _Solver(problem, rng, ordered_letters)
     steps = [solver.step(q) for q in problem.necessary]
     if problem.mode == "forward":
         return " ".join(steps), str(problem.answer)

@@ -42,6 +42,8 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
     if style not in STYLES:
         raise ValueError(f"style {style!r}: choose one of {', '.join(STYLES)}")
     if style == "paper":
+        if config != SamplerConfig():
+            raise ValueError(f"style 'paper' draws the paper's problems; {config.changed()} applies to style 'interplay'")
         rng = random.Random(f"{paper_style.VERSION}/{seed}/{context.name}/{mode}/op{op}/{index}")
         problem_text, question_text, body, answer, gold = paper_style.sample(op, mode, context, rng)
         return _row(op, mode, context, seed, index, problem_text, question_text, body, answer,
@@ -52,7 +54,7 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
     rng.shuffle(sentences)
     problem_text = " ".join(sentences)
     question_text = question(problem, context)
-    body, answer = solution(problem, rng)
+    body, answer = solution(problem, rng, config.letters == "ordered")
     return _row(op, mode, context, seed, index, problem_text, question_text, body, answer,
                 canonical_graph(problem.gold_graph()), GENERATOR_VERSION)
 

@@ -22,7 +22,7 @@ a*x + b = c always has a != 0.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 from interplay_verl.problems.contexts import MAX_STRUCTURE_SIDE, Context
@@ -32,14 +32,36 @@ MODES = ("forward", "reverse")
 MAX_OP = 40  # a 5 x 5 structure has names for op <= 46; keep room for distractors
 MAX_OPEN = 3  # keeps the target's sum at <= 4 operands
 INVALID, GOING, CLOSING = 0, 1, 2
+MIN_MAX_VALUE = 10
+
+
+LETTER_ORDERS = ("random", "ordered")
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
+    """The knobs of a drawn problem and its written solution. The defaults are the paper's (values
+    up to 1000, letters drawn at random); a CPU-scale run narrows them (docs/paper-differences.md)."""
+
     max_value: int = 1000
     number_range: int = 5  # constants k in 1 .. number_range - 1
     max_distractors: int = 4
     finish_bias: float = 0.7  # chance to close with the target as soon as the budget allows
+    letters: str = "random"  # the solution's variable letters: "random", or "ordered" (a, b, c, ... as defined)
+
+    def changed(self) -> dict:
+        """The fields that differ from the defaults: what a plan or manifest records (so one
+        written before a field existed still matches)."""
+        default = SamplerConfig()
+        return {k: v for k, v in asdict(self).items() if getattr(default, k) != v}
+
+    def check(self) -> None:
+        """Refuse values the construction cannot honour, naming the option and its range."""
+        if self.letters not in LETTER_ORDERS:
+            raise ValueError(f"letters {self.letters!r}: choose one of {', '.join(LETTER_ORDERS)}")
+        if self.max_value < MIN_MAX_VALUE:
+            raise ValueError(f"max_value {self.max_value}: must be at least {MIN_MAX_VALUE} "
+                             f"(constants reach {self.number_range - 1}, and sums of them must fit)")
 
 
 class GenerationError(RuntimeError):
