@@ -109,8 +109,8 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
                            r"midtrain.context_ops.school: mixture .5-3.: empty op range 5-3"),
                           (["data.letters=abc"], r"data.letters 'abc': choose one of random, ordered"),
                           (["data.max_value=5"], r"data.max_value 5: must be at least 10"),
-                          (["data.style=paper", "data.max_value=20"], r"data.style=paper: data.max_value and "
-                                                                       r"data.letters apply to style interplay only")):
+                          (["data.style=paper", "data.max_value=20"], r"data.style=paper: data.max_value, "
+                                                                       r"data.max_distractors and data.letters apply to style interplay only")):
         with pytest.raises(PipelineConfigError, match=message):
             validate(load(tiny, sets, environ={}))
 
@@ -135,7 +135,8 @@ def test_stage_keys_change_downstream_only():
                                             *after_pretrain]
     assert changed("evaluate.n_samples=9") == ["eval_base", "eval_mid", "evaluate", "report"]
     assert changed("rl.start_step=100") == ["eval_mid", "filter", "rl", "evaluate", "report"]
-    assert changed("data.letters=ordered") == changed("data.max_value=20") == list(STAGES)  # every problem
+    assert changed("data.letters=ordered") == changed("data.max_value=20") == changed("data.max_distractors=1") \
+        == list(STAGES)  # every problem
     assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 
 

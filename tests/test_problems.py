@@ -300,6 +300,12 @@ def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
             fresh = [c for c in used if c != HIDDEN_LETTER or mode == "forward"]
             assert fresh and len(fresh) == len(set(fresh))
             assert fresh == [c for c in LETTERS if mode == "forward" or c != HIDDEN_LETTER][:len(fresh)]
+    # fewer distractors: fewer unneeded quantities stated, over the same draws
+
+    def unneeded(config):
+        return sum(not n["necessary"] for op in range(2, 12) for i in range(10)
+                   for n in json.loads(generate_row(op, mode, CONTEXTS["zoo"], 2, i, config)["graph"])["nodes"])
+    assert unneeded(SamplerConfig(max_distractors=1)) < 0.7 * unneeded(SamplerConfig())
     # the letters are a rendering choice: the problem, its graph and id are the random-letter row's
     plain = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, SamplerConfig(max_value=20))
     ordered = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, small)
@@ -312,6 +318,8 @@ def test_sampler_settings_are_refused_with_the_option_named():
 
     with pytest.raises(ValueError, match="max_value 5: must be at least 10"):
         SamplerConfig(max_value=5).check()
+    with pytest.raises(ValueError, match="max_distractors 0: must be at least 1"):
+        SamplerConfig(max_distractors=0).check()
     with pytest.raises(ValueError, match="letters 'abc': choose one of random, ordered"):
         SamplerConfig(letters="abc").check()
     with pytest.raises(ValueError, match="style 'paper' draws the paper's problems; {'max_value': 20}"):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from interplay_verl.metrics import SPLITS, split_of
 from interplay_verl.problems.rows import STYLES
-from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SamplerConfig
+from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SAMPLER_OPTIONS, SamplerConfig
 
 EVAL_SEED = 12345
 
@@ -99,6 +99,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="take the problems from these rows (e.g. `interplay-verl import` output) instead of generating")
     p.add_argument("--style", default="interplay", choices=STYLES, help="generator style (as `generate --style`)")
     p.add_argument("--max-value", type=int, default=SamplerConfig.max_value, help="as `generate --max-value`")
+    p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
+                   help="as `generate --max-distractors`")
     p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS, help="as `generate --letters`")
     args = p.parse_args(argv)
     from interplay_verl.command import report
@@ -109,7 +111,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
         seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style,
-        sampler=SamplerConfig(max_value=args.max_value, letters=args.letters)), (ValueError, OSError))
+        sampler=SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})), (ValueError, OSError))
 
 
 if __name__ == "__main__":

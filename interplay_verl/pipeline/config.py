@@ -59,9 +59,11 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     style: str = "interplay"  # generator style: ours, or "paper" (the paper's problems and wording)
-    # style interplay at CPU scale (docs/paper-differences.md): the largest value, and the solutions'
-    # variable letters ("ordered": a, b, c, ... as defined) instead of the paper's 1000 and random ones
+    # style interplay at CPU scale (docs/paper-differences.md): the largest value, the most distractors,
+    # and the solutions' variable letters ("ordered": a, b, c, ... as defined) instead of the paper's
+    # 1000, 4 and random ones
     max_value: int = 1000
+    max_distractors: int = 4
     letters: str = "random"
     modes: list[str] = field(default_factory=lambda: ["forward"])
     contexts: str = "zoo"
@@ -325,7 +327,7 @@ def sampler_of(data: DataConfig):
     """The generator's ``SamplerConfig`` for a data section (its value range and letters)."""
     from interplay_verl.problems.sampler import SamplerConfig
 
-    return SamplerConfig(max_value=data.max_value, letters=data.letters)
+    return SamplerConfig(max_value=data.max_value, max_distractors=data.max_distractors, letters=data.letters)
 
 
 def validate(cfg) -> None:
@@ -381,8 +383,8 @@ def validate(cfg) -> None:
     except ValueError as exc:
         raise PipelineConfigError(f"data.{exc}") from None
     if cfg.data.style != "interplay" and sampler_of(cfg.data).changed():
-        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value and data.letters apply to "
-                                  "style interplay only; leave them out")
+        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value, data.max_distractors and "
+                                  "data.letters apply to style interplay only; leave them out")
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]
         if bad:

@@ -287,7 +287,7 @@ def report(run) -> None:
             id_top=max(op_weights(run.cfg.pretrain.ops)))
 
 
-GENERATOR = ("data.style", "data.max_value", "data.letters")
+GENERATOR = ("data.style", "data.max_value", "data.max_distractors", "data.letters")
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
     Stage("eval_sets", eval_sets, (*GENERATOR, "evaluate.splits", "evaluate.contexts", "evaluate.modes",

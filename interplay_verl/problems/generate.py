@@ -23,7 +23,7 @@ from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, STYLES, generate_row
-from interplay_verl.problems.sampler import LETTER_ORDERS, MAX_OP, MODES, SamplerConfig
+from interplay_verl.problems.sampler import LETTER_ORDERS, MAX_OP, MODES, SAMPLER_OPTIONS, SamplerConfig
 
 PLAN_FILE = "plan.json"
 
@@ -183,7 +183,7 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     except ValueError as exc:
         raise MixtureError(f"--{exc}".replace("_", "-", 1)) from None
     if style != "interplay" and sampler.changed():
-        raise MixtureError(f"--style {style}: --max-value and --letters apply to style interplay only")
+        raise MixtureError(f"--style {style}: --max-value, --max-distractors and --letters apply to style interplay only")
     if sum(x is not None for x in (per_op, tokens, rows)) != 1:
         raise MixtureError("give exactly one of --per-op, --rows and --tokens")
     for name, value in (("--per-op", per_op), ("--rows", rows), ("--tokens", tokens)):
@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interplay: ours (exact op by construction); paper: the paper's problems and wording")
     p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
                    help="largest value of any quantity (style interplay; the paper's is 1000)")
+    p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
+                   help="at most this many unneeded quantities stated (style interplay; the paper's is 4)")
     p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
                    help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
     p.add_argument("--seed", type=int, default=0)
@@ -282,8 +284,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from interplay_verl.command import report
 
-    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops", "max_value", "letters")}
-    options["sampler"] = SamplerConfig(max_value=args.max_value, letters=args.letters)
+    options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops", *SAMPLER_OPTIONS)}
+    options["sampler"] = SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})
 
     def work() -> dict:
         own = {}

@@ -36,16 +36,18 @@ MIN_MAX_VALUE = 10
 
 
 LETTER_ORDERS = ("random", "ordered")
+SAMPLER_OPTIONS = ("max_value", "max_distractors", "letters")  # what the CLIs and the pipeline's data section set
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
     """The knobs of a drawn problem and its written solution. The defaults are the paper's (values
-    up to 1000, letters drawn at random); a CPU-scale run narrows them (docs/paper-differences.md)."""
+    up to 1000, up to 4 distractors, letters drawn at random); a CPU-scale run narrows them
+    (docs/paper-differences.md)."""
 
     max_value: int = 1000
     number_range: int = 5  # constants k in 1 .. number_range - 1
-    max_distractors: int = 4
+    max_distractors: int = 4  # unneeded quantities stated beside the necessary ones: 1 .. this (+ 0-2 spare names)
     finish_bias: float = 0.7  # chance to close with the target as soon as the budget allows
     letters: str = "random"  # the solution's variable letters: "random", or "ordered" (a, b, c, ... as defined)
 
@@ -59,6 +61,8 @@ class SamplerConfig:
         """Refuse values the construction cannot honour, naming the option and its range."""
         if self.letters not in LETTER_ORDERS:
             raise ValueError(f"letters {self.letters!r}: choose one of {', '.join(LETTER_ORDERS)}")
+        if self.max_distractors < 1:
+            raise ValueError(f"max_distractors {self.max_distractors}: must be at least 1")
         if self.max_value < MIN_MAX_VALUE:
             raise ValueError(f"max_value {self.max_value}: must be at least {MIN_MAX_VALUE} "
                              f"(constants reach {self.number_range - 1}, and sums of them must fit)")
