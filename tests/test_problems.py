@@ -305,7 +305,7 @@ def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
     def unneeded(config):
         return sum(not n["necessary"] for op in range(2, 12) for i in range(10)
                    for n in json.loads(generate_row(op, mode, CONTEXTS["zoo"], 2, i, config)["graph"])["nodes"])
-    assert unneeded(SamplerConfig(max_distractors=1)) < 0.7 * unneeded(SamplerConfig())
+    assert unneeded(SamplerConfig(max_distractors=1)) < 0.75 * unneeded(SamplerConfig())  # 264 against 405
     # the letters are a rendering choice: the problem, its graph and id are the random-letter row's
     plain = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, SamplerConfig(max_value=20))
     ordered = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, small)
