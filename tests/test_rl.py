@@ -1,9 +1,10 @@
 """RL through verl's main_ppo: config, the interplay_edge trainer, the online filter and its metrics.
 
-The band and pool logic are tested exactly first; then two real GRPO runs on the tiny model
-(verl's V1 trainer, Ray, FSDP actor, our CPU rollout): one with the gated process reward, one
-with a scripted competence (tests/assets/scripted_competence.py) that makes the filter's
-decisions predictable. Ray tests run one at a time (each starts its own cluster).
+The band and pool logic are tested exactly first; then real GRPO runs on the tiny model (verl's
+V1 trainer, Ray, FSDP actor, our CPU rollout) with a scripted competence
+(tests/assets/scripted_competence.py) that makes the filter's decisions predictable. GRPO with
+the gated process reward itself, its per-step metrics and its edge pool: tests/test_grpo.py.
+Ray tests run one at a time (each starts its own cluster).
 """
 
 import json
@@ -323,30 +324,6 @@ def test_the_rl_command_line_never_validates_on_its_training_prompts():
 
 
 # ---------------------------------------------------------------- GRPO runs (Ray; one at a time)
-
-
-@pytest.mark.slow  # verl GRPO runs
-def test_grpo_with_gated_process_reward_logs_components_every_step(tmp_path, tiny_model):
-    train = write_rl_parquet(_rows([2, 3, 4], 6), str(tmp_path / "train.parquet"))
-    out = str(tmp_path / "rl")
-    result = rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu", variant="gated", alpha=0.2, timeout=900,
-                    extra=["trainer.total_training_steps=3", "data.max_response_length=32"])
-    assert result["steps"] == 3 and os.path.exists(os.path.join(out, "hf", "model.safetensors"))
-    logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
-    assert sorted(logged) == [1, 2, 3]
-    components = ["score", "outcome", "process", "process_acc", "verified", "missing", "extra", "wrong_value",
-                  "wrong_parents", "wrong_answer", "unparseable"]
-    for step, data in logged.items():
-        for key in components:
-            assert 0.0 <= data[f"reward/{key}/mean"], (step, key)
-        assert data["reward/score/mean"] == pytest.approx(data["critic/score/mean"], abs=1e-6)
-        shares = [data[f"edge/{s}"] for s in ("saturated", "in_band", "out_of_reach", "unseen")]
-        assert sum(shares) == pytest.approx(1.0) and min(shares) >= 0.0
-    assert os.path.exists(os.path.join(out, "rl.png"))
-    with open(os.path.join(out, "checkpoints", "global_step_3", "edge_pool.json")) as f:
-        pool = json.load(f)
-    assert sum(n for n, _ in pool["counts"].values()) == 3 * 8 * 4  # steps x prompts x rollouts
-    assert rl.run("interplay_grpo_cpu", tiny_model, train, train, out, "cpu") == result  # finished: not trained again
 
 
 @pytest.mark.slow  # verl GRPO runs

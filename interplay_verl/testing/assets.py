@@ -51,26 +51,6 @@ def write_toy_sft_parquet(path: str, n: int, seed: int = 0) -> str:
     return path
 
 
-def write_toy_rl_parquet(path: str, n: int, seed: int = 0) -> str:
-    """verl RL schema: chat-list prompt (our tokenizer's template is the identity), rule reward."""
-    import pandas as pd
-
-    rows = []
-    for i, doc in enumerate(toy_documents(n, seed)):
-        prompt, answer = split_document(doc)
-        rows.append(
-            {
-                "data_source": "toy",
-                "prompt": [{"role": "user", "content": prompt}],
-                "reward_model": {"style": "rule", "ground_truth": answer},
-                "extra_info": {"index": i},
-            }
-        )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    pd.DataFrame(rows).to_parquet(path)
-    return path
-
-
 def build_tiny_model(out_dir: str, seed: int = 0, n_docs: int = 400) -> str:
     """Tokenizer + randomly initialised tiny Qwen2 in one Hugging Face directory."""
     tok_dir = os.path.join(out_dir, "tokenizer")
