@@ -30,8 +30,8 @@ pytestmark = pytest.mark.slow  # verl SFT and GRPO runs, one at a time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAIN_STEPS = 800
-STEPS, WINDOW = 16, 4  # GRPO steps; the first and last WINDOW steps are compared
-NEGATED_STEPS = 8  # pushing the score down takes fewer steps than raising it (measured: 0.11 -> 0 in 5)
+STEPS, WINDOW = 12, 4  # GRPO steps; the first and last WINDOW steps are compared
+NEGATED_STEPS = 6  # pushing the score down takes fewer steps than raising it (measured: 0.11 -> 0 in 5)
 NEGATED = "pkg://interplay_verl.testing.negated_reward"
 
 
