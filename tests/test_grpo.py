@@ -7,8 +7,9 @@ its op-2 problems: GRPO then has both right and wrong answers in every group to 
 random model would not do: nothing it samples is right, and its near-uniform next-token
 distribution would also hide a stale rollout from the weight-sync check below.
 
-- With the gated reward, the mean reward over the last steps is above that of the first steps by
-  more than their step-to-step noise; the rollout samples from the weights being trained.
+- With the gated reward, the mean reward over the last steps is above the starting model's (measured
+  once, in process, with more samples than a step draws) by more than the noise of both; the
+  rollout samples from the weights being trained.
 - Negative control: the same run with the score negated (``testing/negated_reward.py``) lowers it.
 - Negative control: with weight sync off, the rollout's log-probs drift away from the actor's.
 """
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.slow  # verl SFT and GRPO runs, one at a time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAIN_STEPS = 800
-STEPS, WINDOW = 12, 4  # GRPO steps; the first and last WINDOW steps are compared
+STEPS, WINDOW = 16, 4  # GRPO steps; the last WINDOW steps are compared with the start
 NEGATED_STEPS = 6  # pushing the score down takes fewer steps than raising it (measured: 0.11 -> 0 in 5)
+START_SAMPLES = 32  # per prompt, for the starting model's mean reward
 NEGATED = "pkg://interplay_verl.testing.negated_reward"
 
 
@@ -68,6 +70,34 @@ def learnable(tmp_path_factory):
     return str(root / "pt" / "hf"), write_rl_parquet(prompts, str(root / "rl.parquet"))
 
 
+@pytest.fixture(scope="module")
+def start(learnable) -> tuple[float, float]:
+    """The starting model's mean reward on the 8 prompts (gated score, sampled at temperature 1 as
+    the rollout does, START_SAMPLES each) and its standard error over the prompts' sampling: where
+    both runs begin, measured once with more samples than a step draws."""
+    from transformers import AutoTokenizer
+
+    from interplay_verl.backends.cpu.generation import HFGenerator, SamplingParams
+    from interplay_verl.data.rl import read_rl_parquet
+    from interplay_verl.rewards.composite import compute_score
+    from interplay_verl.rewards.decoding import completion_text
+
+    model, train = learnable
+    tok, generator = AutoTokenizer.from_pretrained(model), HFGenerator.from_pretrained(model)
+    rows = read_rl_parquet(train)
+    requests = [(tok.apply_chat_template(list(r["prompt"]), tokenize=True, add_generation_prompt=True)["input_ids"],
+                 SamplingParams(temperature=1.0, max_tokens=64, seed=i * START_SAMPLES + j))
+                for i, r in enumerate(rows) for j in range(START_SAMPLES)]
+    done = generator.generate_batch(requests)
+    means, variances = [], []
+    for i, r in enumerate(rows):
+        scores = [compute_score(r["data_source"], completion_text(tok, c.token_ids), r["reward_model"]["ground_truth"],
+                                r["extra_info"])["score"] for c in done[i * START_SAMPLES:(i + 1) * START_SAMPLES]]
+        means.append(statistics.fmean(scores))
+        variances.append(statistics.variance(scores) / START_SAMPLES)
+    return statistics.fmean(means), (sum(variances) ** 0.5) / len(rows)
+
+
 def grpo(learnable, out, steps: int = STEPS, reward_path: str = "", sync: bool = True) -> tuple[dict, dict[int, dict]]:
     """``interplay-verl rl`` (interplay_grpo_cpu, gated reward) for ``steps`` steps: (result, step -> metrics).
 
@@ -87,15 +117,15 @@ def grpo(learnable, out, steps: int = STEPS, reward_path: str = "", sync: bool =
     return result, {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
 
 
-def change(series: list[float], window: int = WINDOW) -> tuple[float, float]:
-    """(mean of the last ``window`` steps - mean of the first, the standard error of that difference
-    from the steps' spread within each window)."""
-    first, last = series[:window], series[-window:]
-    se = (statistics.variance(first) / window + statistics.variance(last) / window) ** 0.5
-    return statistics.fmean(last) - statistics.fmean(first), se
+def change(series: list[float], start: tuple[float, float], window: int = WINDOW) -> tuple[float, float]:
+    """(mean of the last ``window`` steps - the starting model's mean, the standard error of that
+    difference: the last steps' spread and the start's own)."""
+    last = series[-window:]
+    se = (statistics.variance(last) / window + start[1] ** 2) ** 0.5
+    return statistics.fmean(last) - start[0], se
 
 
-def test_grpo_raises_the_process_reward(learnable, tmp_path):
+def test_grpo_raises_the_process_reward(learnable, start, tmp_path):
     result, logged = grpo(learnable, tmp_path)
     assert sorted(logged) == list(range(1, STEPS + 1))
     # every step logs each part of the reward and the edge pool's shares; no prompt is ever skipped
@@ -109,7 +139,7 @@ def test_grpo_raises_the_process_reward(learnable, tmp_path):
         assert sum(n for n, _ in json.load(f)["counts"].values()) == STEPS * 8 * 8  # steps x prompts x rollouts
     score = [logged[s]["reward/score/mean"] for s in sorted(logged)]
     assert score == pytest.approx([logged[s]["critic/score/mean"] for s in sorted(logged)], abs=1e-6)
-    rise, se = change(score)
+    rise, se = change(score, start)
     assert rise > 2 * se and rise > 0.03, (rise, se, score)
     # the rollout samples from the weights being trained, and they moved
     gaps = [logged[s]["training/rollout_probs_diff_max"] for s in sorted(logged)]
@@ -121,12 +151,12 @@ def test_grpo_raises_the_process_reward(learnable, tmp_path):
     assert rl.run("interplay_grpo_cpu", *learnable, learnable[1], str(tmp_path), "cpu") == result  # done: not redone
 
 
-def test_grpo_with_the_score_negated_lowers_it(learnable, tmp_path):
+def test_grpo_with_the_score_negated_lowers_it(learnable, start, tmp_path):
     """The negative control: the trainer follows its reward, so maximising -score lowers the score."""
     _, logged = grpo(learnable, tmp_path, steps=NEGATED_STEPS, reward_path=NEGATED)
     score = [-logged[s]["reward/score/mean"] for s in sorted(logged)]  # the composite's own score
     assert score == pytest.approx([-logged[s]["critic/score/mean"] for s in sorted(logged)], abs=1e-6)
-    fall, se = change(score, window=3)
+    fall, se = change(score, start, window=3)
     assert fall < -2 * se and fall < -0.03, (fall, se, score)
 
 
