@@ -255,6 +255,14 @@ def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
     assert json.load(open(f"{out}/manifest.json"))["kind"] == "eval_sets"
     with pytest.raises(ValueError, match="splits \\['hard'\\]"):
         write_eval_sets(str(tmp_path / "x"), splits=["hard"])
+    # the generator's checks, before any work (as `generate` makes them)
+    from interplay_verl.problems.sampler import SamplerConfig
+
+    with pytest.raises(ValueError, match="max_value 5: must be at least 10"):
+        write_eval_sets(str(tmp_path / "y"), sampler=SamplerConfig(max_value=5))
+    with pytest.raises(ValueError, match=r"style paper: \['letters'\] apply to style interplay only"):
+        write_eval_sets(str(tmp_path / "z"), style="paper", sampler=SamplerConfig(letters="ordered"))
+    assert not os.path.exists(tmp_path / "y") and not os.path.exists(tmp_path / "z")
 
 
 def test_replica_requests_give_every_sample_its_own_seed():

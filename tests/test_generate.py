@@ -176,6 +176,7 @@ def test_sampler_settings_are_recorded_and_honoured(reference, tmp_path):
     (["--rows", "0"], "--rows 0: must be at least 1"),
     (["--per-op", "1", "--style", "gsm"], "invalid choice: 'gsm'"),
     (["--per-op", "1", "--max-value", "5"], "--max-value 5: must be at least 10"),
+    (["--per-op", "1", "--max-distractors", "0"], "--max-distractors 0: must be at least 1"),
     (["--per-op", "1", "--style", "paper", "--letters", "ordered"], "--max-value, --max-distractors and --letters apply"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):

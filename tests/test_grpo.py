@@ -1,8 +1,8 @@
 """GRPO learns through our reward: verl's own trainer (``interplay-verl rl``: main_ppo, V1 trainer,
 FSDP actor, our CPU rollout) with ``interplay_verl.rewards.composite`` on a model that can learn.
 
-The model is the 0.8m one pre-trained on the CPU-scale generator (op 2-3, values up to 20, one
-distractor, letters a, b, c in order: docs/paper-differences.md) until it answers about half of
+The model is the 0.8m one pre-trained on the CPU-scale generator (op 2-3, values up to 20,
+``max_distractors`` 1, letters a, b, c in order: docs/paper-differences.md) until it answers about half of
 its op-2 problems: GRPO then has both right and wrong answers in every group to learn from. A
 random model would not do: nothing it samples is right, and its near-uniform next-token
 distribution would also hide a stale rollout from the weight-sync check below.
@@ -145,8 +145,8 @@ def test_grpo_raises_the_process_reward(learnable, start, tmp_path):
     gaps = [logged[s]["training/rollout_probs_diff_max"] for s in sorted(logged)]
     assert max(gaps) < 0.1, gaps
     trained = load_file(str(tmp_path / "hf" / "model.safetensors"))
-    start = load_file(os.path.join(learnable[0], "model.safetensors"))
-    assert sum(not torch.allclose(start[k].float(), trained[k].float()) for k in start) >= len(start) // 2
+    initial = load_file(os.path.join(learnable[0], "model.safetensors"))
+    assert sum(not torch.allclose(initial[k].float(), trained[k].float()) for k in initial) >= len(initial) // 2
     assert os.path.exists(tmp_path / "rl.png")
     assert rl.run("interplay_grpo_cpu", *learnable, learnable[1], str(tmp_path), "cpu") == result  # done: not redone
 

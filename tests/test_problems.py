@@ -313,6 +313,28 @@ def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
     assert ordered["solution"] != plain["solution"]
 
 
+def test_a_narrow_value_range_redraws_instead_of_failing():
+    """With values up to 10-20 some draws have no valid action (reverse mode, op >= ~15): they are
+    redrawn from a derived stream, every row still has its exact op, and a row that needed no
+    redraw is the one the first stream gives."""
+    from interplay_verl.problems.rows import problem_rng
+    from interplay_verl.problems.sampler import GenerationError, SamplerConfig, sample_problem
+
+    failed_first = 0
+    for max_value in (10, 20):
+        config = SamplerConfig(max_value=max_value)
+        for mode in ("forward", "reverse"):
+            for op in (2, 9, 15, 18, 20, 30):
+                for i in range(12):
+                    row = generate_row(op, mode, CONTEXTS["school"], 0, i, config)
+                    assert op_of(json.loads(row["graph"])) == op
+                    try:
+                        sample_problem(op, mode, CONTEXTS["school"], problem_rng(0, op, mode, "school", i), config)
+                    except GenerationError:
+                        failed_first += 1
+    assert failed_first > 0  # the redraw was needed, and it worked
+
+
 def test_sampler_settings_are_refused_with_the_option_named():
     from interplay_verl.problems.sampler import SamplerConfig
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from interplay_verl.metrics import SPLITS, split_of
 from interplay_verl.problems.rows import STYLES
-from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SAMPLER_OPTIONS, SamplerConfig
+from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SAMPLER_OPTIONS, GenerationError, SamplerConfig
 
 EVAL_SEED = 12345
 
@@ -47,13 +47,18 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     """Write ``out/rows.parquet`` (+ manifest): ``per_op`` problems per op, context and mode of each
     split, minus every id in the ``disjoint_from`` row sets; raises if any overlap remains.
 
-    ``source``: take the problems from these rows (e.g. imported released rows) instead of generating."""
+    ``source``: take the problems from these rows (e.g. imported released rows) instead of generating
+    (``style`` and ``sampler`` then do not apply)."""
     import pyarrow as pa
 
     from interplay_verl.atomic import atomic_write_parquet
     from interplay_verl.data.rows import read_ids, schema, select_rows
     from interplay_verl.manifest import invalidate, write_manifest
 
+    if not source:  # the checks generate() makes, before any work
+        sampler.check()
+        if style != "interplay" and sampler.changed():
+            raise ValueError(f"style {style}: {sorted(sampler.changed())} apply to style interplay only")
     banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
     if source:
         rows = []
@@ -79,7 +84,7 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
                                 "modes": list(modes), "disjoint_from": [os.path.abspath(p) for p in disjoint_from],
                                 "source": os.path.abspath(source) if source else None,
                                 **({"style": style} if style != "interplay" else {}),
-                                **({"sampler": sampler.changed()} if sampler.changed() else {})},
+                                **({"sampler": sampler.changed()} if sampler.changed() and not source else {})},
                    seed=seed, kind="eval_sets", **result)
     return result
 
@@ -111,7 +116,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
         seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style,
-        sampler=SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})), (ValueError, OSError))
+        sampler=SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})), (ValueError, OSError, GenerationError))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from interplay_verl.pipeline.config import (ENV_PREFIX, PROFILES_DIR, PipelineConfigError, as_dict, from_dict,
                                             load, pick, validate)
-from interplay_verl.pipeline.stages import STAGES
+from interplay_verl.pipeline.stages import OPTIONAL_SETTINGS, STAGES
 
 
 def _jsonable(value):
@@ -32,7 +32,10 @@ def _jsonable(value):
 
 
 def stage_settings(cfg, name: str) -> dict:
-    return {key: _jsonable(pick(cfg, key)) for key in STAGES[name].settings}
+    """The settings a stage's key hashes. A setting added later (``OPTIONAL_SETTINGS``) counts only
+    when it differs from its default, so runs made before it existed keep their keys and resume."""
+    out = {key: _jsonable(pick(cfg, key)) for key in STAGES[name].settings}
+    return {k: v for k, v in out.items() if k not in OPTIONAL_SETTINGS or v != OPTIONAL_SETTINGS[k]}
 
 
 def stage_keys(cfg) -> dict[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from interplay_verl.pipeline.config import resolve, sampler_of, verl_extra
+from interplay_verl.pipeline.config import DataConfig, resolve, sampler_of, verl_extra
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,8 @@ def report(run) -> None:
 
 
 GENERATOR = ("data.style", "data.max_value", "data.max_distractors", "data.letters")
+# settings added after runs existed: in a stage key only when not at their defaults (runner.stage_settings)
+OPTIONAL_SETTINGS = {f"data.{k}": getattr(DataConfig(), k) for k in ("max_value", "max_distractors", "letters")}
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
     Stage("eval_sets", eval_sets, (*GENERATOR, "evaluate.splits", "evaluate.contexts", "evaluate.modes",

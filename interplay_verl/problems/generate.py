@@ -23,7 +23,8 @@ from interplay_verl.data.rows import schema
 from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, STYLES, generate_row
-from interplay_verl.problems.sampler import LETTER_ORDERS, MAX_OP, MODES, SAMPLER_OPTIONS, SamplerConfig
+from interplay_verl.problems.sampler import (LETTER_ORDERS, MAX_OP, MODES, SAMPLER_OPTIONS, GenerationError,
+                                             SamplerConfig)
 
 PLAN_FILE = "plan.json"
 
@@ -267,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
                    help="largest value of any quantity (style interplay; the paper's is 1000)")
     p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
-                   help="at most this many unneeded quantities stated (style interplay; the paper's is 4)")
+                   help="distractor names reserved, 1 .. this (style interplay; the paper's is 4); spare and "
+                        "unused names of the structure are stated too")
     p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
                    help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
     p.add_argument("--seed", type=int, default=0)
@@ -298,7 +300,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             own[name.strip()] = spec.strip()
         return generate(args.out, args.ops, context_ops=own, **options)
 
-    return report("generate", work, (MixtureError, ContextError, ValueError))
+    return report("generate", work, (MixtureError, ContextError, ValueError, GenerationError))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,33 @@ from typing import Any
 from interplay_verl.problems import paper_style
 from interplay_verl.problems.contexts import Context
 from interplay_verl.problems.render import problem_sentences, question, rl_prompt, solution, training_text
-from interplay_verl.problems.sampler import SamplerConfig, sample_problem
+from interplay_verl.problems.sampler import GenerationError, SamplerConfig, sample_problem
 
 GENERATOR_VERSION = "1"
 STYLES = ("interplay", paper_style.STYLE)
 
 
-def problem_rng(seed: int, op: int, mode: str, context: str, index: int) -> random.Random:
-    return random.Random(f"interplay/{GENERATOR_VERSION}/{seed}/{context}/{mode}/op{op}/{index}")
+def problem_rng(seed: int, op: int, mode: str, context: str, index: int, attempt: int = 0) -> random.Random:
+    retry = f"/retry{attempt}" if attempt else ""  # a redraw's own stream (_draw); the first keeps its bytes
+    return random.Random(f"interplay/{GENERATOR_VERSION}/{seed}/{context}/{mode}/op{op}/{index}{retry}")
+
+
+REDRAWS = 16
+
+
+def _draw(op: int, mode: str, context: Context, seed: int, index: int, config: SamplerConfig):
+    """(problem, the rng that drew it). A narrowed value range (``max_value``) can leave the
+    construction with no valid action: small values cannot carry every op in reverse mode. Such a
+    draw is redrawn from a stream derived from the row's, so only rows that would have failed
+    change. With the paper's range the construction never fails, and a failure is a bug."""
+    for attempt in range(REDRAWS):
+        rng = problem_rng(seed, op, mode, context.name, index, attempt)
+        try:
+            return sample_problem(op, mode, context, rng, config), rng
+        except GenerationError:
+            if config.max_value >= SamplerConfig.max_value or attempt == REDRAWS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def canonical_graph(graph: dict) -> str:
@@ -48,8 +67,7 @@ def generate_row(op: int, mode: str, context: Context, seed: int, index: int,
         problem_text, question_text, body, answer, gold = paper_style.sample(op, mode, context, rng)
         return _row(op, mode, context, seed, index, problem_text, question_text, body, answer,
                     canonical_graph(gold), paper_style.VERSION)
-    rng = problem_rng(seed, op, mode, context.name, index)
-    problem = sample_problem(op, mode, context, rng, config)
+    problem, rng = _draw(op, mode, context, seed, index, config)
     sentences = problem_sentences(problem)
     rng.shuffle(sentences)
     problem_text = " ".join(sentences)

@@ -3,7 +3,8 @@
 The paper's generator draws random graphs until op matches (and solves reverse problems with
 sympy). Here the necessary part is built bottom-up as a sequence of quantities, each choosing
 its relation among the actions that keep three invariants, so the last one, the target,
-lands on op exactly and no draw is ever thrown away:
+lands on op exactly and no draw is ever thrown away (with the paper's value range; a narrowed one
+can leave a draw with no valid action, which ``rows._draw`` redraws):
 
 - *budget*: R, the op still to spend, can always be closed by one target quantity over the
   "open" quantities (those nothing uses yet): R >= 1 with one open, R >= m with m open;
@@ -47,7 +48,7 @@ class SamplerConfig:
 
     max_value: int = 1000
     number_range: int = 5  # constants k in 1 .. number_range - 1
-    max_distractors: int = 4  # unneeded quantities stated beside the necessary ones: 1 .. this (+ 0-2 spare names)
+    max_distractors: int = 4  # distractor names reserved, 1 .. this; spare and unused structure names add more
     finish_bias: float = 0.7  # chance to close with the target as soon as the budget allows
     letters: str = "random"  # the solution's variable letters: "random", or "ordered" (a, b, c, ... as defined)
 
@@ -69,7 +70,8 @@ class SamplerConfig:
 
 
 class GenerationError(RuntimeError):
-    """An invariant the construction relies on did not hold (a bug, never a retry)."""
+    """An invariant the construction relies on did not hold: a bug with the paper's value range; with
+    a narrowed one, a draw whose values cannot carry the op (``rows._draw`` redraws it)."""
 
 
 @dataclass(slots=True)

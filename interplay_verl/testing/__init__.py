@@ -1,2 +1,3 @@
 """Fixtures for tests and benchmarks (like ``numpy.testing``): toy documents, a tiny model, the
-smallest verl SFT/GRPO overrides and a plain answer reward. Not part of the CLI."""
+smallest verl SFT overrides, and the composite reward negated (a learning test's negative
+control). Not part of the CLI."""
