@@ -37,8 +37,8 @@ sys.path.insert(0, HERE)
 
 # The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
 # there): activation recomputation, bf16 actor, reference and rollout, one thread per Ray actor,
-# the KV heads expanded at every decoding step, and micro-batches of 8 sequences. Padded
-# micro-batches, as now (the first line only states it). The request batcher's fix is code, so both arms have it.
+# and the KV heads expanded at every decoding step. Padded micro-batches, as now (the first line
+# only states it). The request batcher's fix is code, so both arms have it.
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
     "actor_rollout_ref.model.enable_gradient_checkpointing=True",
@@ -47,9 +47,6 @@ BEFORE = [
     "actor_rollout_ref.rollout.dtype=bfloat16",
     "~ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS",
     "+ray_kwargs.ray_init.runtime_env.env_vars.INTERPLAY_CPU_SDPA_GQA='0'",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8",  # interplay_grpo_cpu's micro-batches then
-    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8",
-    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8",
 ]
 PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "edge", "step")
 
