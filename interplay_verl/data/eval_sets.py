@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from interplay_verl.metrics import SPLITS, split_of
 from interplay_verl.problems.rows import STYLES
-from interplay_verl.problems.sampler import LETTER_ORDERS, MODES, SAMPLER_OPTIONS, GenerationError, SamplerConfig
+from interplay_verl.problems.sampler import MODES, GenerationError, SamplerConfig
 
 EVAL_SEED = 12345
 
@@ -103,12 +103,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--from", dest="source", metavar="ROWS",
                    help="take the problems from these rows (e.g. `interplay-verl import` output) instead of generating")
     p.add_argument("--style", default="interplay", choices=STYLES, help="generator style (as `generate --style`)")
-    p.add_argument("--max-value", type=int, default=SamplerConfig.max_value, help="as `generate --max-value`")
-    p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
-                   help="as `generate --max-distractors`")
-    p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS, help="as `generate --letters`")
+    from interplay_verl.problems.generate import add_sampler_arguments
+
+    add_sampler_arguments(p)
     args = p.parse_args(argv)
     from interplay_verl.command import report
+    from interplay_verl.problems.generate import sampler_from
 
     def items(text: str) -> list[str]:
         return [x.strip() for x in text.split(",") if x.strip()]
@@ -116,7 +116,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     return report("eval-sets", lambda: write_eval_sets(
         args.out, per_op=args.per_op, splits=items(args.splits), contexts=items(args.contexts), modes=items(args.modes),
         seed=args.seed, disjoint_from=args.disjoint_from, source=args.source, style=args.style,
-        sampler=SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})), (ValueError, OSError, GenerationError))
+        sampler=sampler_from(args)), (ValueError, OSError, GenerationError))
 
 
 if __name__ == "__main__":

@@ -324,10 +324,10 @@ def _check_start_step(cfg, composed: dict) -> None:
 
 
 def sampler_of(data: DataConfig):
-    """The generator's ``SamplerConfig`` for a data section (its value range and letters)."""
-    from interplay_verl.problems.sampler import SamplerConfig
+    """The generator's ``SamplerConfig`` for a data section (its ``SAMPLER_OPTIONS`` fields)."""
+    from interplay_verl.problems.sampler import SAMPLER_OPTIONS, SamplerConfig
 
-    return SamplerConfig(max_value=data.max_value, max_distractors=data.max_distractors, letters=data.letters)
+    return SamplerConfig(**{k: getattr(data, k) for k in SAMPLER_OPTIONS})
 
 
 def validate(cfg) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from collections.abc import Callable
 
 from interplay_verl.pipeline.config import DataConfig, resolve, sampler_of, verl_extra
+from interplay_verl.problems.sampler import SAMPLER_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -287,9 +288,9 @@ def report(run) -> None:
             id_top=max(op_weights(run.cfg.pretrain.ops)))
 
 
-GENERATOR = ("data.style", "data.max_value", "data.max_distractors", "data.letters")
+GENERATOR = ("data.style", *(f"data.{k}" for k in SAMPLER_OPTIONS))
 # settings added after runs existed: in a stage key only when not at their defaults (runner.stage_settings)
-OPTIONAL_SETTINGS = {f"data.{k}": getattr(DataConfig(), k) for k in ("max_value", "max_distractors", "letters")}
+OPTIONAL_SETTINGS = {f"data.{k}": getattr(DataConfig(), k) for k in SAMPLER_OPTIONS}
 EVALUATION = ("evaluate.n_samples", "evaluate.temperature", "evaluate.max_new_tokens", "evaluate.semantics", "seed")
 for _stage in (
     Stage("eval_sets", eval_sets, (*GENERATOR, "evaluate.splits", "evaluate.contexts", "evaluate.modes",

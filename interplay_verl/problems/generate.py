@@ -248,6 +248,21 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     return {"rows": total, "shards": len(shards), "written": len(todo), "seconds": round(time.time() - start, 2)}
 
 
+def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
+    """--max-value, --max-distractors, --letters: the CPU-scale knobs (``generate`` and ``eval-sets``)."""
+    p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
+                   help="largest value of any quantity (style interplay; the paper's is 1000)")
+    p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
+                   help="distractor names reserved, 1 .. this (style interplay; the paper's is 4); spare and "
+                        "unused names of the structure are stated too")
+    p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
+                   help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
+
+
+def sampler_from(args: argparse.Namespace) -> SamplerConfig:
+    return SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interplay-verl generate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -265,13 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a context's own op mixture, e.g. school=2 (B only at op 2) or zoo=2-20; repeatable")
     p.add_argument("--style", default="interplay", choices=STYLES,
                    help="interplay: ours (exact op by construction); paper: the paper's problems and wording")
-    p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
-                   help="largest value of any quantity (style interplay; the paper's is 1000)")
-    p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
-                   help="distractor names reserved, 1 .. this (style interplay; the paper's is 4); spare and "
-                        "unused names of the structure are stated too")
-    p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
-                   help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
+    add_sampler_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory (parquet shards, plan.json, manifest.json)")
     p.add_argument("--workers", type=int, default=1, help="local processes")
@@ -287,7 +296,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from interplay_verl.command import report
 
     options = {k: v for k, v in vars(args).items() if k not in ("out", "ops", "context_ops", *SAMPLER_OPTIONS)}
-    options["sampler"] = SamplerConfig(**{k: getattr(args, k) for k in SAMPLER_OPTIONS})
+    options["sampler"] = sampler_from(args)
 
     def work() -> dict:
         own = {}
