@@ -11,7 +11,9 @@ One invocation runs, on one 0.8m model (the tiny profile's size) and one data se
    benchmarks/pretrain.py's measurement).
 
 It prints each RL arm's step breakdown (verl's ``timing_s/*``, medians over the steps after the
-first) and its ``perf/throughput`` as a share of the pre-training tokens/s, and one JSON line.
+first) and its tokens per second (``perf/total_num_tokens`` over ``timing_s/step``: verl's
+``perf/throughput`` divides by the training processes) as a share of the pre-training tokens/s,
+and one JSON line.
 The model is the random initialisation unless ``--model`` names a trained one: it never stops
 early, so every response is ``max_response_length`` long and the token count is the same in each
 arm. Peak memory is the summed PSS of the whole process tree of the last RL arm.
@@ -37,8 +39,9 @@ sys.path.insert(0, HERE)
 
 # The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
 # there): activation recomputation, bf16 actor, reference and rollout, one thread per Ray actor,
-# and the KV heads expanded at every decoding step. Padded micro-batches, as now (the first line
-# only states it). The request batcher's fix is code, so both arms have it.
+# the KV heads expanded at every decoding step, micro-batches of 8, TransferQueue's 8 storage
+# actors and a 0.2 s replay-buffer poll. Padded micro-batches, as now (the first line only states
+# it). The request batcher's fix is code, so both arms have it.
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
     "actor_rollout_ref.model.enable_gradient_checkpointing=True",
@@ -47,6 +50,9 @@ BEFORE = [
     "actor_rollout_ref.rollout.dtype=bfloat16",
     "~ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS",
     "+ray_kwargs.ray_init.runtime_env.env_vars.INTERPLAY_CPU_SDPA_GQA='0'",
+    *(f"actor_rollout_ref.{k}_micro_batch_size_per_gpu=8" for k in ("actor.ppo", "rollout.log_prob", "ref.log_prob")),
+    "transfer_queue.backend.SimpleStorage.num_data_storage_units=8",
+    "interplay.poll_interval=0.2",
 ]
 PHASES = ("gen", "old_log_prob", "ref", "adv", "update_actor", "update_weights", "edge", "step")
 
@@ -101,8 +107,10 @@ def rl_arm(model: str, train: str, out: str, steps: int, overrides: list[str]) -
     """verl's per-step metrics of one ``interplay-verl rl`` run (and its memory sampler)."""
     from interplay_verl.train import launch
 
+    flags = [a for o in overrides if o.startswith("--") for a in o.split("=", 1)]  # e.g. --n-workers=2
     cmd = [sys.executable, "-m", "interplay_verl.cli", "rl", "--config-name", "interplay_grpo_cpu", "--model", model,
-           "--train", train, "--out", out, f"trainer.total_training_steps={steps}", f"trainer.save_freq={steps}", *overrides]
+           "--train", train, "--out", out, *flags, f"trainer.total_training_steps={steps}", f"trainer.save_freq={steps}",
+           *(o for o in overrides if not o.startswith("--"))]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sampler = PeakSampler(proc.pid)
     sampler.start()
@@ -120,7 +128,8 @@ def summary(steps: list[dict]) -> dict:
     later = steps[1:] or steps
     out = {p: round(statistics.median(s.get(f"timing_s/{p}", 0.0) for s in later), 3) for p in PHASES}
     out["tokens"] = round(statistics.median(s["perf/total_num_tokens"] for s in later))
-    out["throughput"] = round(statistics.median(s["perf/throughput"] for s in later), 1)
+    # verl's perf/throughput is per training process; with --n-workers=2 the step's work is twice that
+    out["throughput"] = round(statistics.median(s["perf/total_num_tokens"] / s["timing_s/step"] for s in later), 1)
     out["first_step_s"] = round(steps[0]["timing_s/step"], 2)
     out["rollout_probs_diff_max"] = round(max(s.get("training/rollout_probs_diff_max", 0.0) for s in steps), 4)
     return out
@@ -131,7 +140,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="GRPO steps per arm (the first is left out)")
     parser.add_argument("--before", action="store_true", help="also run the CPU settings before the fixes")
     parser.add_argument("--arm", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                        help="another RL arm: the CPU overrides as they are, plus these (repeatable)")
+                        help="another RL arm: the CPU overrides as they are, plus these (repeatable; --flag=value "
+                             "items are `interplay-verl rl` options, e.g. --n-workers=2)")
     parser.add_argument("--no-now", action="store_true", help="leave out the arm of the CPU overrides as they are")
     parser.add_argument("--repeats", type=int, default=1, help="runs per RL arm, alternated")
     parser.add_argument("--pretrain-steps", type=int, default=14)

@@ -118,6 +118,9 @@ def cpu_speed_overrides(n_workers: int = 1) -> list[str]:
         "actor_rollout_ref.rollout.dtype=float32",
         # Ray gives an actor one thread per CPU it reserved (the rollout server reserves none: 1)
         f"+ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS='{threads}'",  # a string, as Ray wants
+        # TransferQueue's 8 storage actors (verl's default, sized for many nodes) each cost a process
+        # (~0.25 GB) and a few % of a core polling, taken from the generation beside them
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=2",
     ]
 
 

@@ -106,15 +106,17 @@ def grpo(learnable, out, steps: int = STEPS, reward_path: str = "", sync: bool =
     model, train = learnable
     extra = [f"trainer.total_training_steps={steps}", f"trainer.save_freq={steps}", "data.max_response_length=64",
              "actor_rollout_ref.rollout.n=8", "actor_rollout_ref.actor.optim.lr=1e-3",
-             "interplay.online_filter.min_samples=100000",
-             # a step's 64 sequences in two passes, not eight: faster on CPU (docs/rl.md#grpo-speed-on-cpu)
-             *(f"actor_rollout_ref.{k}_micro_batch_size_per_gpu=32" for k in ("actor.ppo", "rollout.log_prob",
-                                                                             "ref.log_prob"))]
+             "interplay.online_filter.min_samples=100000"]
     if reward_path:
         extra.append(f"reward.custom_reward_function.path={reward_path}")
     result = rl.run("interplay_grpo_cpu", model, train, train, str(out), "cpu", variant="gated", alpha=0.2,
                     extra=extra, extra_env={WEIGHT_SYNC_ENV: "1" if sync else "0"}, timeout=1800)
     assert result["steps"] == steps
+    with open(os.path.join(out, "manifest.json")) as f:
+        verl = json.load(f)["config"]["verl"]["actor_rollout_ref"]
+    # the config's "auto" micro-batches: a step's 8 x 8 sequences in one pass (train/rl.py auto_micro_batches)
+    assert [verl["actor"]["ppo_micro_batch_size_per_gpu"], verl["rollout"]["log_prob_micro_batch_size_per_gpu"],
+            verl["ref"]["log_prob_micro_batch_size_per_gpu"]] == [64, 64, 64]
     with open(os.path.join(out, "train-00.log")) as f:
         assert "TaskRunnerV1" in f.read()  # verl's default V1 trainer, not the deprecated one
     return result, {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}

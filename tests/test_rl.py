@@ -13,6 +13,7 @@ import random
 from collections import Counter
 
 import pytest
+from omegaconf import OmegaConf
 
 from interplay_verl.data.rl import read_rl_parquet, write_rl_parquet
 from interplay_verl.filters.band import (IN_BAND, OUT_OF_REACH, SATURATED, UNSETTLED, Band, StoppingRule, classify,
@@ -292,6 +293,28 @@ def test_config_errors_name_the_key_before_ray(tmp_path, tiny_model):
     # without the online filter the index is not needed
     rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, no_index, train, str(tmp_path),
                                                           extra=["trainer.v1.trainer_mode=sync"]), "cpu")
+
+
+def test_auto_micro_batches_divide_every_batch(tmp_path, tiny_model):
+    """The CPU config's micro-batches are one pass's batch per rank where it fits: verl asserts that
+    every batch is a multiple of its micro-batch, which a fixed 32 broke for batches of 16 and 24."""
+    train = write_rl_parquet(_rows([2], 2), str(tmp_path / "rl.parquet"))
+    keys = list(rl.AUTO_MICRO_BATCH)
+
+    def chosen(extra, n_workers=1):
+        filled = []
+        cfg = rl.check_config("interplay_grpo_cpu", rl.rl_overrides(tiny_model, train, train, str(tmp_path / "o"),
+                                                                     extra=extra), "cpu", n_workers, filled)
+        return [OmegaConf.select(cfg, k) for k in keys], filled
+
+    assert chosen([]) == ([32, 32, 32], [f"{k}=32" for k in keys])  # the tiny profile's 8 x 4
+    assert chosen(["data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6"])[0] == [24, 24, 24]
+    assert chosen(["data.train_batch_size=8", "actor_rollout_ref.actor.ppo_mini_batch_size=4"])[0] == [16, 32, 32]
+    assert chosen([], n_workers=2)[0] == [16, 16, 16]  # per rank
+    # at most AUTO_MICRO_BATCH_TOKENS padded tokens: 32,768 // (384 + 192) = 56, the largest divisor of 64 is 32
+    assert chosen(["data.train_batch_size=16", "actor_rollout_ref.actor.ppo_mini_batch_size=16"])[0] == [32, 32, 32]
+    # an explicit number is kept and nothing is filled for it
+    assert chosen(["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8"]) == ([8, 32, 32], [f"{k}=32" for k in keys[1:]])
 
 
 def test_paper_config_composes_with_the_papers_settings(tmp_path):

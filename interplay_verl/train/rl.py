@@ -31,6 +31,12 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 # the GRPO Hydra configs shipped here (files starting with "_" are shared bases, not runnable)
 CONFIG_NAMES = tuple(sorted(os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR)
                             if f.endswith(".yaml") and not f.startswith("_")))
+# verl's micro-batch sizes a config may leave to ``auto_micro_batches`` (value "auto"), and the
+# per-rank batch each divides: a PPO mini-batch ("update") or a step's whole batch ("step")
+AUTO_MICRO_BATCH = {"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "update",
+                    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": "step",
+                    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": "step"}
+AUTO_MICRO_BATCH_TOKENS = 32_768  # padded tokens in one micro-batch at most
 CURVES = ("reward/score/mean", "reward/outcome/mean", "reward/process/mean", "reward/verified/mean",
           "edge/in_band", "edge/saturated", "edge/out_of_reach")
 
@@ -90,14 +96,47 @@ def verl_validate(cfg) -> None:
         raise StageConfigError(f"verl's config validation: {' '.join(str(exc).split())[:600]}") from None
 
 
-def check_config(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1):
-    """Compose the final config and check what verl cannot: the reward's knobs and the filter's."""
+def auto_micro_batches(cfg) -> list[str]:
+    """Overrides for the micro-batch sizes set to ``auto``: the largest that divides its pass's batch
+    per rank and holds at most ``AUTO_MICRO_BATCH_TOKENS`` padded tokens.
+
+    On a CPU fewer, larger matrix products are faster (one micro-batch per pass: every log-prob and
+    update phase ~25% faster, docs/rl.md#grpo-speed-on-cpu), but verl asserts that every batch is a
+    multiple of its micro-batch, so no one number serves every run's batch (the smoke profile's 4 x 4,
+    the tiny profile's 8 x 4)."""
+    from omegaconf import OmegaConf
+
+    world = int(cfg.trainer.nnodes) * int(cfg.trainer.n_gpus_per_node)
+    n = int(cfg.actor_rollout_ref.rollout.n)
+    per_rank = {"update": int(cfg.actor_rollout_ref.actor.ppo_mini_batch_size) * n // world,
+                "step": int(cfg.data.train_batch_size) * n // world}
+    cap = max(1, AUTO_MICRO_BATCH_TOKENS // (int(cfg.data.max_prompt_length) + int(cfg.data.max_response_length)))
+    out = []
+    for key, batch in AUTO_MICRO_BATCH.items():
+        if OmegaConf.select(cfg, key) == "auto":
+            total = max(1, per_rank[batch])
+            out.append(f"{key}={max(d for d in range(1, min(total, cap) + 1) if total % d == 0)}")
+    return out
+
+
+def check_config(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1,
+                 filled: Optional[list] = None):
+    """Compose the final config and check what verl cannot: the reward's knobs and the filter's.
+    Micro-batch sizes left ``auto`` are chosen here; their overrides are appended to ``filled``."""
+    from omegaconf import OmegaConf
+
     from interplay_verl.filters.pool import online_config
     from interplay_verl.rewards.composite import check_reward_kwargs
 
     if config_name not in CONFIG_NAMES:
         raise StageConfigError(f"--config-name {config_name!r}: choose one of {', '.join(CONFIG_NAMES)}")
     cfg = check_overrides([*verl_overrides(device, "ppo", n_workers), *overrides], config_name, CONFIG_DIR)
+    auto = auto_micro_batches(cfg)
+    for override in auto:
+        key, _, value = override.partition("=")
+        OmegaConf.update(cfg, key, int(value), merge=False)
+    if filled is not None:
+        filled.extend(auto)
     verl_validate(cfg)
     launch.check_saves(cfg, "rl")
     kwargs = cfg.reward.custom_reward_function.get("reward_kwargs") or {}
@@ -135,9 +174,12 @@ def run(config_name: str, model: str, train: str, val: str, out: str, device: la
     config = {"config_name": config_name, "model": os.path.abspath(model), "train": os.path.abspath(train),
               "val": os.path.abspath(val), "device": device, "extra_overrides": list(extra)}
 
+    filled: list[str] = []  # the micro-batch sizes the config leaves to auto_micro_batches
+
     def check() -> None:
         launch.prepare(device)  # the device check, and VERL_PLATFORM for the config check's verl import
-        cfg = check_config(config_name, overrides, device, n_workers)
+        filled.clear()
+        cfg = check_config(config_name, overrides, device, n_workers, filled)
         config["verl"] = OmegaConf.to_container(cfg, resolve=False)  # the manifest records the composed config
         trainer.seed = int(cfg.data.get("seed", 1) or 1)
 
@@ -145,7 +187,7 @@ def run(config_name: str, model: str, train: str, val: str, out: str, device: la
         # verl logs from its TaskRunner actor, which inherits the launcher's environment only on a Ray
         # cluster of its own; on a running cluster (a Ray job) the path must travel in the runtime env
         logger_path = f"+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={metrics}"
-        return config_command(config_name, [*overrides, logger_path], device, n_workers)
+        return config_command(config_name, [*overrides, *filled, logger_path], device, n_workers)
 
     trainer = stage.TrainerStage(
         name="rl", out=out, model=model, device=device, command=command, check=check,
