@@ -39,8 +39,8 @@ sys.path.insert(0, HERE)
 
 # The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
 # there): activation recomputation, bf16 actor, reference and rollout, one thread per Ray actor,
-# the KV heads expanded at every decoding step, micro-batches of 8, TransferQueue's 8 storage
-# actors and a 0.2 s replay-buffer poll. Padded micro-batches, as now (the first line only states
+# the KV heads expanded at every decoding step, transformers' generate() instead of the lean Qwen2
+# loop, micro-batches of 8, TransferQueue's 8 storage actors and a 0.2 s replay-buffer poll. Padded micro-batches, as now (the first line only states
 # it). The request batcher's fix is code, so both arms have it.
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
@@ -50,6 +50,7 @@ BEFORE = [
     "actor_rollout_ref.rollout.dtype=bfloat16",
     "~ray_kwargs.ray_init.runtime_env.env_vars.OMP_NUM_THREADS",
     "+ray_kwargs.ray_init.runtime_env.env_vars.INTERPLAY_CPU_SDPA_GQA='0'",
+    "+ray_kwargs.ray_init.runtime_env.env_vars.INTERPLAY_CPU_LEAN_DECODE='0'",
     *(f"actor_rollout_ref.{k}_micro_batch_size_per_gpu=8" for k in ("actor.ppo", "rollout.log_prob", "ref.log_prob")),
     "transfer_queue.backend.SimpleStorage.num_data_storage_units=8",
     "interplay.poll_interval=0.2",

@@ -1,10 +1,11 @@
-"""Token-in, token-out generation with transformers' ``generate``, batched like a serving engine.
+"""Token-in, token-out generation on a transformers model, batched like a serving engine.
 
 verl's rollout talks to an inference server one request at a time (one prompt, one sample),
-hundreds of them concurrently. Calling ``generate`` per request wastes most of a CPU step on
-Python overhead and one-row matmuls, so ``RequestBatcher`` collects whatever is queued and
-``HFGenerator.generate_batch`` serves it as one left-padded ``generate`` call per set of
-identical sampling settings. Semantics follow vLLM, which is what the same config drives on
+hundreds of them concurrently. Generating per request wastes most of a CPU step on Python
+overhead and one-row matmuls, so ``RequestBatcher`` collects whatever is queued and
+``HFGenerator.generate_batch`` serves it as one left-padded batch per set of identical sampling
+settings: through the lean Qwen2 loop of ``qwen2_decoding.py`` where it reproduces the model,
+else through transformers' ``generate``. Semantics follow vLLM, which is what the same config drives on
 a GPU: temperature 0 is greedy, top_k <= 0 and top_p = 1 disable those filters, output
 tokens include the EOS token that stopped them, log-probs are the raw model
 log-probabilities of the sampled tokens (vLLM's default ``raw_logprobs``), and a request's
@@ -14,12 +15,15 @@ log-probabilities of the sampled tokens (vLLM's default ``raw_logprobs``), and a
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 from collections.abc import Callable, Sequence
 
 import torch
+
+from interplay_verl.backends.cpu.qwen2_decoding import Qwen2Decoder, decode, filtered_probs
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class HFGenerator:
         self.pad_token_id = int(pad_token_id)
         self._lock = threading.Lock()  # generation and weight loading never overlap
         self.generate_calls = 0
+        # transformers' arithmetic at a fraction of generate()'s per-token cost, for the models it
+        # reproduces (qwen2_decoding.py); INTERPLAY_CPU_LEAN_DECODE=0 keeps generate() for all
+        self.lean = Qwen2Decoder.supports(self.model) and os.environ.get("INTERPLAY_CPU_LEAN_DECODE", "1") != "0"
 
     @classmethod
     def from_pretrained(cls, path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> HFGenerator:
@@ -119,8 +126,6 @@ class HFGenerator:
 
     @torch.no_grad()
     def _generate_group(self, requests: Sequence[tuple[Sequence[int], SamplingParams]]) -> list[Completion]:
-        from transformers import GenerationConfig
-
         params = requests[0][1]
         prompts = [list(map(int, p)) for p, _ in requests]
         width = max(len(p) for p in prompts)
@@ -131,9 +136,41 @@ class HFGenerator:
             attention_mask[row, width - len(prompt) :] = 1
 
         max_new = max(p.max_tokens for _, p in requests)
-        # seeded requests sample in our own processor (one generator per row) and generate()
-        # then keeps the one token it left, so it runs greedy with no warpers of its own
+        # seeded requests sample from one generator per row (vLLM's per-request seed)
         seeded = not params.greedy and any(p.seed is not None for _, p in requests)
+        want_logprobs = any(p.logprobs for _, p in requests)
+        self.generate_calls += 1
+        if self.lean and params.repetition_penalty == 1.0:
+            new_tokens, logprobs = decode(
+                self.model, input_ids, attention_mask, max_new, [p.max_tokens for _, p in requests],
+                set(self.eos_token_ids), stop_at_eos=not params.ignore_eos, greedy=params.greedy,
+                temperature=params.temperature, top_k=params.top_k, top_p=params.top_p,
+                generators=_row_generators([p.seed for _, p in requests]) if seeded else None,
+                logprobs=want_logprobs)
+        else:
+            new_tokens, logprobs = self._generate_hf(input_ids, attention_mask, requests, max_new, seeded, want_logprobs)
+
+        eos = set(self.eos_token_ids)
+        completions = []
+        for row, (_, p) in enumerate(requests):
+            tokens = new_tokens[row, : p.max_tokens].tolist()
+            finish = "length"
+            if not p.ignore_eos:
+                for t, tok in enumerate(tokens):
+                    if tok in eos:
+                        tokens, finish = tokens[: t + 1], "stop"
+                        break
+            lp = logprobs[row, : len(tokens)].tolist() if p.logprobs and logprobs is not None else None
+            completions.append(Completion(tokens, lp, finish))
+        return completions
+
+    def _generate_hf(self, input_ids, attention_mask, requests, max_new: int, seeded: bool, want_logprobs: bool):
+        """transformers' ``generate``: (new tokens [rows, steps], their raw log-probs or None)."""
+        from transformers import GenerationConfig
+
+        params = requests[0][1]
+        # seeded requests sample in our own processor and generate() then keeps the one token it
+        # left, so it runs greedy with no warpers of its own
         warp = not params.greedy and not seeded
         config = GenerationConfig(
             max_new_tokens=max_new,
@@ -149,32 +186,15 @@ class HFGenerator:
             output_logits=True,
             return_dict_in_generate=True,
         )
-        self.generate_calls += 1
         processors = [_RowSampler(params, [p.seed for _, p in requests])] if seeded else None
         out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
                                   logits_processor=processors)
-        new_tokens = out.sequences[:, width:]
+        new_tokens = out.sequences[:, input_ids.shape[1]:]
+        if not want_logprobs:
+            return new_tokens, None
         # logits[t] are the raw (pre-processor) logits that produced token t
-        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1) if params.logprobs or any(
-            p.logprobs for _, p in requests
-        ) else None
-
-        eos = set(self.eos_token_ids)
-        completions = []
-        for row, (_, p) in enumerate(requests):
-            tokens = new_tokens[row, : p.max_tokens].tolist()
-            finish = "length"
-            if not p.ignore_eos:
-                for t, tok in enumerate(tokens):
-                    if tok in eos:
-                        tokens, finish = tokens[: t + 1], "stop"
-                        break
-            lp = None
-            if p.logprobs and logprobs is not None:
-                idx = torch.tensor(tokens, dtype=torch.long)
-                lp = logprobs[row, torch.arange(len(tokens)), idx].tolist()
-            completions.append(Completion(tokens, lp, finish))
-        return completions
+        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(dim=-1)
+        return new_tokens, logprobs.gather(-1, new_tokens[..., None])[..., 0]
 
     # ------------------------------------------------------------------ weights
     @torch.no_grad()
@@ -201,34 +221,30 @@ def _mix32(seed: int) -> int:
     return (z ^ (z >> 31)) >> 32
 
 
+def _row_generators(seeds: Sequence[Optional[int]]) -> list[torch.Generator]:
+    """One generator per row; a row with no seed draws its generator's seed from torch's global
+    stream (still reproducible under ``torch.manual_seed``)."""
+    generators = []
+    for seed in seeds:
+        if seed is None:
+            seed = int(torch.randint(0, 2 ** 62, (1,)))
+        generators.append(torch.Generator().manual_seed(_mix32(int(seed))))
+    return generators
+
+
 class _RowSampler:
     """A logits processor that draws each row's next token from that row's own generator.
 
     It applies the group's temperature, top-k and top-p as vLLM does, samples, and returns
     scores where only the drawn token is finite, so a greedy ``generate`` emits exactly it.
-    A row with no seed draws its generator's seed from torch's global stream (still
-    reproducible under ``torch.manual_seed``).
     """
 
     def __init__(self, params: SamplingParams, seeds: Sequence[Optional[int]]):
         self.params = params
-        self.generators = []
-        for seed in seeds:
-            if seed is None:
-                seed = int(torch.randint(0, 2 ** 62, (1,)))
-            self.generators.append(torch.Generator().manual_seed(_mix32(int(seed))))
+        self.generators = _row_generators(seeds)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        logits = scores.float() / self.params.temperature
-        if self.params.top_k > 0:
-            kth = torch.topk(logits, min(self.params.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        if self.params.top_p < 1.0:
-            order = logits.sort(dim=-1, descending=True)
-            before = order.values.softmax(-1).cumsum(-1) - order.values.softmax(-1)  # mass above each token
-            drop = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order.indices, before >= self.params.top_p)
-            logits = logits.masked_fill(drop, float("-inf"))
-        probs = logits.softmax(-1)
+        probs = filtered_probs(scores, self.params.temperature, self.params.top_k, self.params.top_p)
         out = torch.full_like(scores, float("-inf"))
         for row, generator in enumerate(self.generators):
             token = torch.multinomial(probs[row], 1, generator=generator)
