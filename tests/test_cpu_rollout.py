@@ -313,3 +313,5 @@ def test_inverse_cdf_draws_follow_the_distribution():
     freq = torch.bincount(draws, minlength=6).float() / len(draws)
     assert freq[[0, 2, 5]].sum() == 0
     assert torch.allclose(freq, probs, atol=0.01)
+    with pytest.raises(ValueError, match="not finite and positive"):
+        _inverse_cdf(torch.tensor([[0.5, float("nan")]]))

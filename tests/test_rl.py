@@ -309,7 +309,9 @@ def test_auto_micro_batches_divide_every_batch(tmp_path, tiny_model):
 
     assert chosen([]) == ([32, 32, 32], [f"{k}=32" for k in keys])  # the tiny profile's 8 x 4
     assert chosen(["data.train_batch_size=6", "actor_rollout_ref.actor.ppo_mini_batch_size=6"])[0] == [24, 24, 24]
-    assert chosen(["data.train_batch_size=8", "actor_rollout_ref.actor.ppo_mini_batch_size=4"])[0] == [16, 32, 32]
+    # a divisor of the mini-batch, which divides every step's batch as verl pads it (12 x 4 -> 64)
+    assert chosen(["data.train_batch_size=8", "actor_rollout_ref.actor.ppo_mini_batch_size=4"])[0] == [16, 16, 16]
+    assert chosen(["data.train_batch_size=12", "actor_rollout_ref.actor.ppo_mini_batch_size=8"])[0] == [32, 32, 32]
     assert chosen([], n_workers=2)[0] == [16, 16, 16]  # per rank
     # at most AUTO_MICRO_BATCH_TOKENS padded tokens: 32,768 // (384 + 192) = 56, the largest divisor of 64 is 32
     assert chosen(["data.train_batch_size=16", "actor_rollout_ref.actor.ppo_mini_batch_size=16"])[0] == [32, 32, 32]

@@ -31,11 +31,10 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 # the GRPO Hydra configs shipped here (files starting with "_" are shared bases, not runnable)
 CONFIG_NAMES = tuple(sorted(os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR)
                             if f.endswith(".yaml") and not f.startswith("_")))
-# verl's micro-batch sizes a config may leave to ``auto_micro_batches`` (value "auto"), and the
-# per-rank batch each divides: a PPO mini-batch ("update") or a step's whole batch ("step")
-AUTO_MICRO_BATCH = {"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "update",
-                    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": "step",
-                    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": "step"}
+# verl's micro-batch sizes a config may leave to ``auto_micro_batches`` (value "auto")
+AUTO_MICRO_BATCH = ("actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu",
+                    "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu",
+                    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu")
 AUTO_MICRO_BATCH_TOKENS = 32_768  # padded tokens in one micro-batch at most
 CURVES = ("reward/score/mean", "reward/outcome/mean", "reward/process/mean", "reward/verified/mean",
           "edge/in_band", "edge/saturated", "edge/out_of_reach")
@@ -97,26 +96,21 @@ def verl_validate(cfg) -> None:
 
 
 def auto_micro_batches(cfg) -> list[str]:
-    """Overrides for the micro-batch sizes set to ``auto``: the largest that divides its pass's batch
+    """Overrides for the micro-batch sizes set to ``auto``: the largest that divides a PPO mini-batch
     per rank and holds at most ``AUTO_MICRO_BATCH_TOKENS`` padded tokens.
 
     On a CPU fewer, larger matrix products are faster (one micro-batch per pass: every log-prob and
     update phase ~25% faster, docs/rl.md#grpo-speed-on-cpu), but verl asserts that every batch is a
     multiple of its micro-batch, so no one number serves every run's batch (the smoke profile's 4 x 4,
-    the tiny profile's 8 x 4)."""
+    the tiny profile's 8 x 4). A divisor of the mini-batch divides every batch verl makes: it pads a
+    step's batch to a multiple of the mini-batch (and of the ranks) before the log-prob passes."""
     from omegaconf import OmegaConf
 
     world = int(cfg.trainer.nnodes) * int(cfg.trainer.n_gpus_per_node)
-    n = int(cfg.actor_rollout_ref.rollout.n)
-    per_rank = {"update": int(cfg.actor_rollout_ref.actor.ppo_mini_batch_size) * n // world,
-                "step": int(cfg.data.train_batch_size) * n // world}
+    mini = max(1, int(cfg.actor_rollout_ref.actor.ppo_mini_batch_size) * int(cfg.actor_rollout_ref.rollout.n) // world)
     cap = max(1, AUTO_MICRO_BATCH_TOKENS // (int(cfg.data.max_prompt_length) + int(cfg.data.max_response_length)))
-    out = []
-    for key, batch in AUTO_MICRO_BATCH.items():
-        if OmegaConf.select(cfg, key) == "auto":
-            total = max(1, per_rank[batch])
-            out.append(f"{key}={max(d for d in range(1, min(total, cap) + 1) if total % d == 0)}")
-    return out
+    size = max(d for d in range(1, min(mini, cap) + 1) if mini % d == 0)
+    return [f"{key}={size}" for key in AUTO_MICRO_BATCH if OmegaConf.select(cfg, key) == "auto"]
 
 
 def check_config(config_name: str, overrides: Sequence[str], device: launch.Device, n_workers: int = 1,
