@@ -40,8 +40,9 @@ sys.path.insert(0, HERE)
 # The CPU RL settings before the fixes of docs/rl.md#grpo-speed-on-cpu (each found by a profile
 # there): activation recomputation, bf16 actor, reference and rollout, one thread per Ray actor,
 # the KV heads expanded at every decoding step, transformers' generate() instead of the lean Qwen2
-# loop, micro-batches of 8, TransferQueue's 8 storage actors and a 0.2 s replay-buffer poll. Padded micro-batches, as now (the first line only states
-# it). The request batcher's fix is code, so both arms have it.
+# loop, micro-batches of 8, TransferQueue's 8 storage actors and a 0.2 s replay-buffer poll.
+# Padded micro-batches, as now (the first line only states it). The request batcher's fix is code,
+# so both arms have it.
 BEFORE = [
     "actor_rollout_ref.model.use_remove_padding=False",
     "actor_rollout_ref.model.enable_gradient_checkpointing=True",

@@ -54,8 +54,11 @@ def one_run(kind: str, model: str, train: str, out: str, steps: int) -> dict:
              "data.max_response_length=64", "trainer.save_freq=-1"]
     if kind == "base":
         extra += [f"reward.custom_reward_function.path={CONSTANT}", "interplay.online_filter.enable=false"]
+    overrides = rl.rl_overrides(model, train, train, out, extra=extra)
+    filled = []  # the config's "auto" micro-batch sizes, chosen as `interplay-verl rl` chooses them
+    rl.check_config("interplay_grpo_cpu", overrides, "cpu", filled=filled)
     start = time.time()
-    rl.launch.run_stage("RL", rl.config_command("interplay_grpo_cpu", rl.rl_overrides(model, train, train, out, extra=extra), "cpu"),
+    rl.launch.run_stage("RL", rl.config_command("interplay_grpo_cpu", [*overrides, *filled], "cpu"),
                         "cpu", out, timeout=1800)
     logged = {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics.jsonl"))}
     later = [logged[s] for s in sorted(logged) if s > 1]

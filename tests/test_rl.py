@@ -296,7 +296,7 @@ def test_config_errors_name_the_key_before_ray(tmp_path, tiny_model):
 
 
 def test_auto_micro_batches_divide_every_batch(tmp_path, tiny_model):
-    """The CPU config's micro-batches are one pass's batch per rank where it fits: verl asserts that
+    """The CPU config's micro-batches are a PPO mini-batch per rank where it fits: verl asserts that
     every batch is a multiple of its micro-batch, which a fixed 32 broke for batches of 16 and 24."""
     train = write_rl_parquet(_rows([2], 2), str(tmp_path / "rl.parquet"))
     keys = list(rl.AUTO_MICRO_BATCH)
