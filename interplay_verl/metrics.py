@@ -96,6 +96,22 @@ def split_entry(by_op: dict, lo: int, hi: int) -> Optional[dict]:
                                             for k in entries[0][kind]} for kind in KINDS}}
 
 
+def split_ops(split: str) -> range:
+    """The ops of an evaluation split: a name of ``SPLITS``, or an op range ``lo-hi`` (a CPU run
+    evaluates its own ops, e.g. 2-8, rather than the paper's 2-20)."""
+    if split in SPLITS:
+        lo, hi = SPLITS[split]
+    else:
+        lo_text, _, hi_text = str(split).partition("-")
+        try:
+            lo, hi = int(lo_text), int(hi_text or lo_text)
+        except ValueError:
+            raise ValueError(f"split {split!r}: choose from {', '.join(SPLITS)} or an op range such as 2-8") from None
+        if not 2 <= lo <= hi:
+            raise ValueError(f"split {split!r}: an op range needs 2 <= lo <= hi")
+    return range(lo, hi + 1)
+
+
 def split_of(op: int) -> Optional[str]:
     for name, (lo, hi) in SPLITS.items():
         if lo <= op <= hi:

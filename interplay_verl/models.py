@@ -41,10 +41,14 @@ SIZES: dict[str, dict[str, Any]] = {
     "100m": PAPER,
     # Seconds per step on 2 CPU cores; same architecture and code paths, smaller widths.
     "0.2m": dict(PAPER, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
-    # The CPU study default: learns op 2-4 in minutes on 2 cores (docs/pretrain.md). RoPE base
-    # 1e4: with base 1e6 and 32-dim heads most rotary pairs barely turn within a 1024-token block.
+    # 2 layers: learns the outline of op 2-4 solutions in minutes on 2 cores (docs/pretrain.md). RoPE
+    # base 1e4: with base 1e6 and 16-dim heads most rotary pairs barely turn within a 1024-token block.
     "0.8m": dict(PAPER, hidden_size=128, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
                 intermediate_size=512, rope_theta=1e4),
+    # The tiny profile's: 4 layers chain op 2-4 solutions within its minutes (docs/paper-differences.md
+    # #runs-at-cpu-scale); about 1.7x the 0.8m model's time per token.
+    "1.2m": dict(PAPER, hidden_size=128, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
+                 intermediate_size=512, rope_theta=1e4),
 }
 
 
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=_Help)
     p.add_argument("--tokenizer", required=True, help="Hugging Face tokenizer directory")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--size", default="0.2m", choices=sorted(SIZES), help="100m: the paper's model; 0.8m: the CPU study's")
+    p.add_argument("--size", default="0.2m", choices=sorted(SIZES), help="100m: the paper's model; 1.2m: the tiny profile's")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     init_model(args.tokenizer, args.out, args.size, args.seed)

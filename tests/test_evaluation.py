@@ -253,8 +253,15 @@ def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
     rows = load_rows(out)
     assert not read_ids(out) & read_ids(train) and sorted({r["op"] for r in rows}) == list(range(2, 15))
     assert json.load(open(f"{out}/manifest.json"))["kind"] == "eval_sets"
-    with pytest.raises(ValueError, match="splits \\['hard'\\]"):
+    with pytest.raises(ValueError, match="split 'hard': choose from id, ood_edge, ood_hard or an op range"):
         write_eval_sets(str(tmp_path / "x"), splits=["hard"])
+    with pytest.raises(ValueError, match="split '5-3': an op range needs 2 <= lo <= hi"):
+        write_eval_sets(str(tmp_path / "x"), splits=["5-3"])
+    # op ranges: a CPU run's own ops, the same problems as the named split holds at those ops
+    ranged = write_eval_sets(str(tmp_path / "r"), per_op=4, splits=["2-3", "12"])
+    assert ranged["by_split"] == {"id": 8, "ood_edge": 4}
+    op3 = lambda rs: sorted(r["id"] for r in rs if r["op"] == 3)
+    assert op3(load_rows(str(tmp_path / "r"))) == op3(rows) and len(op3(rows)) == 4
     # the generator's checks, before any work (as `generate` makes them)
     from interplay_verl.problems.sampler import SamplerConfig
 

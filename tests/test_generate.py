@@ -176,8 +176,10 @@ def test_sampler_settings_are_recorded_and_honoured(reference, tmp_path):
     (["--rows", "0"], "--rows 0: must be at least 1"),
     (["--per-op", "1", "--style", "gsm"], "invalid choice: 'gsm'"),
     (["--per-op", "1", "--max-value", "5"], "--max-value 5: must be at least 10"),
-    (["--per-op", "1", "--max-distractors", "0"], "--max-distractors 0: must be at least 1"),
-    (["--per-op", "1", "--style", "paper", "--letters", "ordered"], "--max-value, --max-distractors and --letters apply"),
+    (["--per-op", "1", "--max-distractors", "-1"], "--max-distractors -1: must be at least 0"),
+    (["--per-op", "1", "--max-entities", "6"], "--max-entities 6: must be in 1..5"),
+    (["--per-op", "1", "--style", "paper", "--letters", "ordered"],
+     "--max-value, --max-distractors, --max-entities and --letters apply"),
 ])
 def test_configuration_errors_before_any_work(tmp_path, args, message):
     out = tmp_path / "bad"

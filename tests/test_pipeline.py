@@ -110,7 +110,8 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
                           (["data.letters=abc"], r"data.letters 'abc': choose one of random, ordered"),
                           (["data.max_value=5"], r"data.max_value 5: must be at least 10"),
                           (["data.style=paper", "data.max_value=20"], r"data.style=paper: data.max_value, "
-                                                                       r"data.max_distractors and data.letters apply to style interplay only")):
+                                                                       r"data.max_distractors, data.max_entities and "
+                                                                       r"data.letters apply to style interplay only")):
         with pytest.raises(PipelineConfigError, match=message):
             validate(load(tiny, sets, environ={}))
 
@@ -127,7 +128,7 @@ def test_stage_keys_change_downstream_only():
     assert changed("rl.variant=outcome") == ["rl", "evaluate", "report"]
     after_pretrain = ["mid_data", "midtrain", "eval_mid", "candidates", "filter", "rl", "evaluate", "report"]
     # the pre-trained base is shared by arms that differ in RL data, filter or mid-training
-    assert changed("filter.ops=5-6") == ["candidates", "filter", "rl", "evaluate", "report"]
+    assert changed("filter.ops=4-6") == ["candidates", "filter", "rl", "evaluate", "report"]
     assert changed("filter.enable=false") == ["filter", "rl", "evaluate", "report"]
     assert changed("midtrain.enable=false") == after_pretrain
     assert changed("midtrain.ops=5-6") == after_pretrain
@@ -135,13 +136,14 @@ def test_stage_keys_change_downstream_only():
                                             *after_pretrain]
     assert changed("evaluate.n_samples=9") == ["eval_base", "eval_mid", "evaluate", "report"]
     assert changed("rl.start_step=100") == ["eval_mid", "filter", "rl", "evaluate", "report"]
-    assert changed("data.letters=ordered") == changed("data.max_value=20") == changed("data.max_distractors=1") \
-        == list(STAGES)
+    assert changed("data.letters=random") == changed("data.max_value=30") == changed("data.max_distractors=1") \
+        == changed("data.max_entities=2") == list(STAGES)
     # at their defaults the generator knobs stay out of the keys: runs made before they existed resume
     from interplay_verl.pipeline.runner import stage_settings
 
-    assert "data.max_value" not in stage_settings(load(tiny, environ={}), "data")
-    assert stage_settings(load(tiny, ["data.max_value=20"], environ={}), "data")["data.max_value"] == 20  # every problem
+    defaults = ["data.max_value=1000", "data.max_distractors=4", "data.max_entities=3", "data.letters=random"]
+    assert not {"data.max_value", "data.max_entities"} & set(stage_settings(load(tiny, defaults, environ={}), "data"))
+    assert stage_settings(load(tiny, environ={}), "data")["data.max_entities"] == 1  # the tiny profile's
     assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 
 
@@ -286,11 +288,15 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
 
     comparison = json.loads((out / "report" / "comparison.json").read_text())
     assert comparison["names"] == ["base", "mid", "rl"] and comparison["k"] == [1, 2]
-    assert list(comparison["splits"]) == ["all", "id", "ood_edge", "ood_hard", "run_id", "run_ood_edge", "run_ood_hard"]
+    # the profile evaluates op 2-7 (its own ops, not the paper's 2-20)
+    assert list(comparison["splits"]) == ["all", "id", "run_id", "run_ood_edge"]
     assert comparison["run_splits"]["run_id"] == [2, 4]  # the smoke run pre-trains on op 2-4
+    assert comparison["intervals"] is True  # from each evaluation's samples
     for split, rows in comparison["splits"].items():
         for name in ("base", "mid", "rl"):
             assert set(rows[name]["verified"]) == {"1", "2"}, (split, name)
+        assert rows["base"]["interval"]["verified"]["1"][0] <= rows["base"]["verified"]["1"]
+        assert set(rows["rl"]["change"]["verified"]["1"]) == {"change", "low", "high", "problems", "beyond_noise"}
     assert (out / "report" / "comparison.md").exists() and (out / "report" / "comparison.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "pipeline" and manifest["last_run"]["peak_rss_gb"] > 0

@@ -306,6 +306,21 @@ def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
         return sum(not n["necessary"] for op in range(2, 12) for i in range(10)
                    for n in json.loads(generate_row(op, mode, CONTEXTS["zoo"], 2, i, config)["graph"])["nodes"])
     assert unneeded(SamplerConfig(max_distractors=1)) < 0.75 * unneeded(SamplerConfig())  # 264 against 405
+    # none at all: every stated quantity is a step of the solution, and op is still exact
+    assert unneeded(SamplerConfig(max_distractors=0)) == 0
+
+    def entities(config, ops=range(2, 5)):  # per problem, the entities its instance names are in
+        return [len({n["name"].split(" in ")[-1] for n in json.loads(generate_row(op, mode, CONTEXTS["zoo"], 3, i, config)
+                                                                          ["graph"])["nodes"] if " in " in n["name"]})
+                for op in ops for i in range(20)]
+    spread = entities(SamplerConfig(max_distractors=0))
+    assert max(spread) > 1 and set(entities(SamplerConfig(max_distractors=0, max_entities=1))) == {1}
+    # where the names do not fit in one entity (5 items at most), as few as hold them
+    assert max(entities(SamplerConfig(max_entities=1), ops=range(15, 17))) > 1
+    for op in (2, 9, 20):
+        row = generate_row(op, mode, CONTEXTS["zoo"], 0, 0, SamplerConfig(max_distractors=0, max_entities=1))
+        assert op_of(json.loads(row["graph"])) == op
+        check_solution(row)
     # the letters are a rendering choice: the problem, its graph and id are the random-letter row's
     plain = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, SamplerConfig(max_value=20))
     ordered = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, small)
@@ -340,8 +355,10 @@ def test_sampler_settings_are_refused_with_the_option_named():
 
     with pytest.raises(ValueError, match="max_value 5: must be at least 10"):
         SamplerConfig(max_value=5).check()
-    with pytest.raises(ValueError, match="max_distractors 0: must be at least 1"):
-        SamplerConfig(max_distractors=0).check()
+    with pytest.raises(ValueError, match="max_distractors -1: must be at least 0"):
+        SamplerConfig(max_distractors=-1).check()
+    with pytest.raises(ValueError, match="max_entities 0: must be in 1..5"):
+        SamplerConfig(max_entities=0).check()
     with pytest.raises(ValueError, match="letters 'abc': choose one of random, ordered"):
         SamplerConfig(letters="abc").check()
     with pytest.raises(ValueError, match="style 'paper' draws the paper's problems; {'max_value': 20}"):

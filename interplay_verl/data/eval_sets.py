@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.metrics import SPLITS, split_of
+from interplay_verl.metrics import SPLITS, split_of, split_ops
 from interplay_verl.problems.rows import STYLES
 from interplay_verl.problems.sampler import MODES, GenerationError, SamplerConfig
 
@@ -29,14 +29,12 @@ def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.rows import generate_row
 
-    unknown = [s for s in splits if s not in SPLITS]
-    if unknown:
-        raise ValueError(f"splits {unknown}: choose from {', '.join(SPLITS)}")
+    ops = [op for split in splits for op in split_ops(split)]
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"modes {bad}: choose from {', '.join(MODES)}")
     loaded = [load_context(c) for c in contexts]
-    return [generate_row(op, mode, ctx, seed, i, sampler, style) for split in splits for op in range(SPLITS[split][0], SPLITS[split][1] + 1)
+    return [generate_row(op, mode, ctx, seed, i, sampler, style) for op in ops
             for ctx in loaded for mode in modes for i in range(per_op)]
 
 
@@ -63,7 +61,7 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
     if source:
         rows = []
         for split in splits:  # each split from rows no training or RL set holds; none may come out empty
-            ops = range(SPLITS[split][0], SPLITS[split][1] + 1)
+            ops = split_ops(split)
             try:
                 rows += select_rows(source, ops, contexts, modes, per_op, exclude=banned)
             except ValueError as exc:
@@ -94,7 +92,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, help="directory for rows.parquet + manifest.json")
     p.add_argument("--per-op", type=int, default=10, help="problems per op, context and mode")
-    p.add_argument("--splits", default=",".join(SPLITS), help=f"of {', '.join(SPLITS)}")
+    p.add_argument("--splits", default=",".join(SPLITS), help=f"of {', '.join(SPLITS)}, or op ranges (2-8)")
     p.add_argument("--contexts", default="zoo", help="built-in names or context files, comma-separated")
     p.add_argument("--modes", default="forward", help="forward, reverse or both")
     p.add_argument("--seed", type=int, default=EVAL_SEED)

@@ -60,10 +60,11 @@ class ModelConfig:
 class DataConfig:
     style: str = "interplay"  # generator style: ours, or "paper" (the paper's problems and wording)
     # style interplay at CPU scale (docs/paper-differences.md): the largest value, the most distractors,
-    # and the solutions' variable letters ("ordered": a, b, c, ... as defined) instead of the paper's
-    # 1000, 4 and random ones
+    # the most entities a problem spreads over, and the solutions' variable letters ("ordered": a, b, c,
+    # ... as defined) instead of the paper's 1000, 4, 3 and random ones
     max_value: int = 1000
     max_distractors: int = 4
+    max_entities: int = 3
     letters: str = "random"
     modes: list[str] = field(default_factory=lambda: ["forward"])
     contexts: str = "zoo"
@@ -333,7 +334,7 @@ def sampler_of(data: DataConfig):
 def validate(cfg) -> None:
     """Everything that can be checked without running a stage, so a typo costs seconds, not a stage."""
     from interplay_verl.filters.band import Band
-    from interplay_verl.metrics import SPLITS
+    from interplay_verl.metrics import split_ops
     from interplay_verl.models import SIZES
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.mixtures import context_weights, op_weights
@@ -357,8 +358,8 @@ def validate(cfg) -> None:
         ops = guard(key, lambda key=key: op_weights(pick(cfg, key)))
         if not all(2 <= op <= MAX_OP for op in ops):
             raise PipelineConfigError(f"{key}={pick(cfg, key)!r}: ops must lie in 2..{MAX_OP}")
-    covered = {op for split in cfg.evaluate.splits if split in SPLITS
-               for op in range(SPLITS[split][0], SPLITS[split][1] + 1)}
+    covered = {op for split in guard("evaluate.splits", lambda: [split_ops(s) for s in cfg.evaluate.splits])
+               for op in split}
     missing = sorted(set(op_weights(cfg.filter.ops)) - covered)
     if missing:
         raise PipelineConfigError(f"filter.ops={cfg.filter.ops!r}: RL validates on held-out problems at its ops, but "
@@ -383,8 +384,8 @@ def validate(cfg) -> None:
     except ValueError as exc:
         raise PipelineConfigError(f"data.{exc}") from None
     if cfg.data.style != "interplay" and sampler_of(cfg.data).changed():
-        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value, data.max_distractors and "
-                                  "data.letters apply to style interplay only; leave them out")
+        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value, data.max_distractors, "
+                                  "data.max_entities and data.letters apply to style interplay only; leave them out")
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]
         if bad:
@@ -398,9 +399,6 @@ def validate(cfg) -> None:
     for key in ("data.candidates_from", "data.eval_from"):
         if pick(cfg, key):
             guard(key, lambda key=key: row_files(resolve(pick(cfg, key))))
-    unknown = [s for s in cfg.evaluate.splits if s not in SPLITS]
-    if unknown:
-        raise PipelineConfigError(f"evaluate.splits: {unknown} unknown; choose from {list(SPLITS)}")
     e = cfg.evaluate
     if e.n_samples < 1 or (e.n_samples > 1 and e.temperature <= 0):
         raise PipelineConfigError("evaluate: n_samples > 1 needs temperature > 0")

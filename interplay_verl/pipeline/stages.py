@@ -278,14 +278,15 @@ def evaluate(run) -> None:
 
 
 def report(run) -> None:
-    """Base, mid, RL side by side, on the paper's splits and on splits relative to this run's
-    pre-training ops (ID = 2..M)."""
+    """Base, mid, RL side by side, on the paper's splits, on splits relative to this run's
+    pre-training ops (ID = 2..M) and on the RL ops beyond them (``rl_ops``), with intervals."""
     from interplay_verl.comparison import run as compare
     from interplay_verl.problems.mixtures import op_weights
 
     names = [name for name, _ in checkpoints(run)]
-    compare([_evaluation_dir(run, n) for n in names], run.path("report"), names,
-            id_top=max(op_weights(run.cfg.pretrain.ops)))
+    top, rl_top = max(op_weights(run.cfg.pretrain.ops)), max(op_weights(run.cfg.filter.ops))
+    compare([_evaluation_dir(run, n) for n in names], run.path("report"), names, id_top=top,
+            extra_splits={"rl_ops": (top + 1, rl_top)} if rl_top > top else None)
 
 
 GENERATOR = ("data.style", *(f"data.{k}" for k in SAMPLER_OPTIONS))
@@ -317,6 +318,6 @@ for _stage in (
           enabled=lambda cfg: cfg.filter.enable),
     Stage("rl", rl, ("rl", "device"), ("filter", "candidates", "midtrain")),
     Stage("evaluate", evaluate, EVALUATION, ("rl",)),
-    Stage("report", report, ("pretrain.ops",), ("eval_base", "eval_mid", "evaluate")),
+    Stage("report", report, ("pretrain.ops", "filter.ops"), ("eval_base", "eval_mid", "evaluate")),
 ):
     register_stage(_stage)

@@ -184,7 +184,8 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     except ValueError as exc:
         raise MixtureError(f"--{exc}".replace("_", "-", 1)) from None
     if style != "interplay" and sampler.changed():
-        raise MixtureError(f"--style {style}: --max-value, --max-distractors and --letters apply to style interplay only")
+        raise MixtureError(f"--style {style}: --max-value, --max-distractors, --max-entities and --letters apply "
+                           "to style interplay only")
     if sum(x is not None for x in (per_op, tokens, rows)) != 1:
         raise MixtureError("give exactly one of --per-op, --rows and --tokens")
     for name, value in (("--per-op", per_op), ("--rows", rows), ("--tokens", tokens)):
@@ -249,12 +250,15 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """--max-value, --max-distractors, --letters: the CPU-scale knobs (``generate`` and ``eval-sets``)."""
+    """--max-value, --max-distractors, --max-entities, --letters: the CPU-scale knobs (``generate`` and ``eval-sets``)."""
     p.add_argument("--max-value", type=int, default=SamplerConfig.max_value,
                    help="largest value of any quantity (style interplay; the paper's is 1000)")
     p.add_argument("--max-distractors", type=int, default=SamplerConfig.max_distractors,
                    help="distractor names reserved, 1 .. this (style interplay; the paper's is 4); spare and "
-                        "unused names of the structure are stated too")
+                        "unused names of the structure are stated too; 0: only the quantities the answer needs")
+    p.add_argument("--max-entities", type=int, default=SamplerConfig.max_entities,
+                   help="entities (zoos, schools) a problem spreads over, 1 .. this, when its names fit in fewer "
+                        "(style interplay; default 3)")
     p.add_argument("--letters", default=SamplerConfig.letters, choices=LETTER_ORDERS,
                    help="the solutions' variable letters: random (the paper's), or ordered: a, b, c, ... as defined")
 

@@ -37,7 +37,7 @@ MIN_MAX_VALUE = 10
 
 
 LETTER_ORDERS = ("random", "ordered")
-SAMPLER_OPTIONS = ("max_value", "max_distractors", "letters")  # what the CLIs and the pipeline's data section set
+SAMPLER_OPTIONS = ("max_value", "max_distractors", "max_entities", "letters")  # what the CLIs and the pipeline's data section set
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,14 @@ class SamplerConfig:
 
     max_value: int = 1000
     number_range: int = 5  # constants k in 1 .. number_range - 1
-    max_distractors: int = 4  # distractor names reserved, 1 .. this; spare and unused structure names add more
+    # distractor names reserved, 1 .. this; spare and unused structure names add more. 0: no quantity the
+    # answer does not need is stated (a CPU-scale choice: docs/paper-differences.md)
+    max_distractors: int = 4
     finish_bias: float = 0.7  # chance to close with the target as soon as the budget allows
     letters: str = "random"  # the solution's variable letters: "random", or "ordered" (a, b, c, ... as defined)
+    # entities (a zoo, a school) a problem is spread over when its names fit fewer: 1 .. this. With
+    # one, every name shares its entity and a quantity is found by its item alone (docs/paper-differences.md)
+    max_entities: int = 3
 
     def changed(self) -> dict:
         """The fields that differ from the defaults: what a plan or manifest records (so one
@@ -62,8 +67,10 @@ class SamplerConfig:
         """Refuse values the construction cannot honour, naming the option and its range."""
         if self.letters not in LETTER_ORDERS:
             raise ValueError(f"letters {self.letters!r}: choose one of {', '.join(LETTER_ORDERS)}")
-        if self.max_distractors < 1:
-            raise ValueError(f"max_distractors {self.max_distractors}: must be at least 1")
+        if not 1 <= self.max_entities <= MAX_STRUCTURE_SIDE:
+            raise ValueError(f"max_entities {self.max_entities}: must be in 1..{MAX_STRUCTURE_SIDE}")
+        if self.max_distractors < 0:
+            raise ValueError(f"max_distractors {self.max_distractors}: must be at least 0")
         if self.max_value < MIN_MAX_VALUE:
             raise ValueError(f"max_value {self.max_value}: must be at least {MIN_MAX_VALUE} "
                              f"(constants reach {self.number_range - 1}, and sums of them must fit)")
@@ -115,9 +122,9 @@ class _Builder:
     def _structure(self) -> None:
         rng = self.rng
         names_needed = 1 + _names_needed(self.op - 1, 1)  # the first quantity is always a leaf
-        n_distractors = rng.randint(1, self.cfg.max_distractors)
+        n_distractors = rng.randint(1, self.cfg.max_distractors) if self.cfg.max_distractors else 0
         cap = MAX_STRUCTURE_SIDE * MAX_STRUCTURE_SIDE
-        total = min(cap, names_needed + rng.randint(0, 2) + n_distractors)
+        total = min(cap, names_needed + (rng.randint(0, 2) + n_distractors if n_distractors else 0))
         if names_needed > cap:
             raise ValueError(f"op {self.op} needs {names_needed} quantities; a structure holds at most {cap}")
         ent_group = rng.choice(sorted(self.ctx.entities))
@@ -125,7 +132,7 @@ class _Builder:
         ents = list(self.ctx.entities[ent_group])
         items = list(self.ctx.items[item_group])
         side_items = min(MAX_STRUCTURE_SIDE, len(items))
-        n_ent = min(MAX_STRUCTURE_SIDE, len(ents), max(-(-total // side_items), rng.randint(1, 3)))
+        n_ent = min(MAX_STRUCTURE_SIDE, len(ents), max(-(-total // side_items), rng.randint(1, self.cfg.max_entities)))
         total = min(total, n_ent * side_items)
         if total < names_needed:
             raise ValueError(f"context {self.ctx.name}: groups too small for op {self.op}")
@@ -287,7 +294,8 @@ class _Builder:
             self._apply(self._pick(going))
         if self.problem.op() != self.op:
             raise GenerationError(f"built op {self.problem.op()} != requested {self.op}")
-        self._distractors()
+        if self.cfg.max_distractors:
+            self._distractors()
         return self.problem
 
     def _pick(self, acts: list[_Action]) -> _Action:
