@@ -9,7 +9,7 @@ COMMANDS = {
     "import": ("interplay_verl.data.released", "the paper's released problem rows -> our rows (gold graph rebuilt, checked)"),
     "tokenizer": ("interplay_verl.tokenizer", "train the byte-level BPE tokenizer on generated text (round-trip checked)"),
     "corpus": ("interplay_verl.corpus", "tokenize generated rows and pack them into fixed-length blocks"),
-    "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (size 0.2m, 0.8m or 100m)"),
+    "init-model": ("interplay_verl.models", "write a randomly initialised Qwen2 (size 0.2m, 0.8m, 1.2m or 100m)"),
     "pretrain": ("interplay_verl.train.pretrain", "pre-train on a packed corpus through verl's FSDP SFT trainer"),
     "midtrain": ("interplay_verl.train.pretrain:main_midtrain", "mid-train (continued pre-training) from a pretrain export"),
     "rl-data": ("interplay_verl.data.rl", "write generated rows as a verl RL parquet (gold graph in extra_info)"),

@@ -45,8 +45,8 @@ SIZES: dict[str, dict[str, Any]] = {
     # base 1e4: with base 1e6 and 16-dim heads most rotary pairs barely turn within a 1024-token block.
     "0.8m": dict(PAPER, hidden_size=128, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
                 intermediate_size=512, rope_theta=1e4),
-    # The tiny profile's: 4 layers chain op 2-4 solutions within its minutes (docs/paper-differences.md
-    # #runs-at-cpu-scale); about 1.7x the 0.8m model's time per token.
+    # The tiny profile's: 4 layers, which learn to chain op 2-4 solutions within its minutes
+    # (docs/paper-differences.md#runs-at-cpu-scale).
     "1.2m": dict(PAPER, hidden_size=128, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
                  intermediate_size=512, rope_theta=1e4),
 }

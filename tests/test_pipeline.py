@@ -128,7 +128,7 @@ def test_stage_keys_change_downstream_only():
     assert changed("rl.variant=outcome") == ["rl", "evaluate", "report"]
     after_pretrain = ["mid_data", "midtrain", "eval_mid", "candidates", "filter", "rl", "evaluate", "report"]
     # the pre-trained base is shared by arms that differ in RL data, filter or mid-training
-    assert changed("filter.ops=4-6") == ["candidates", "filter", "rl", "evaluate", "report"]
+    assert changed("filter.ops=5-6") == ["candidates", "filter", "rl", "evaluate", "report"]
     assert changed("filter.enable=false") == ["filter", "rl", "evaluate", "report"]
     assert changed("midtrain.enable=false") == after_pretrain
     assert changed("midtrain.ops=5-6") == after_pretrain

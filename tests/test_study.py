@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Optional
 
 import pytest
 import yaml
@@ -29,8 +30,11 @@ def write_study(tmp_path, body: dict, name: str = "s.yaml") -> str:
 SMOKE = os.path.join(ROOT, "recipes", "profiles", "smoke.yaml")
 
 
-def minimal(**extra) -> dict:
+def minimal(common: Optional[dict] = None, **extra) -> dict:
+    """A study of one arm, evaluating ops 2..M+10 as the real ones do (the smoke profile's own 2-7
+    would not hold its RL ops)."""
     return {"name": "t", "scales": {"smoke": {"profile": SMOKE, "vars": {"M": 4}}},
+            "common": {"evaluate.splits": ["2-{M + 10}"], **(common or {})},
             "arms": {"a": {"filter.ops": "{M + 1}-{M + 4}"}}, **extra}
 
 
@@ -69,7 +73,8 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     study = read_study(write_study(tmp_path, body), "smoke")
     # (yaml.safe_dump sorts keys: N varies slowest)
     assert [a.name for a in study.arms] == ["a", "mid0.2_N10", "mid0.8_N10", "mid0.2_N20", "mid0.8_N20"]
-    assert study.arms[0].settings == {"rl.variant": "outcome", "filter.enable": False, "filter.ops": "5-8"}
+    assert study.arms[0].settings == {"evaluate.splits": ["2-14"], "rl.variant": "outcome", "filter.enable": False,
+                                      "filter.ops": "5-8"}
     assert study.arms[0].own == ["filter.ops"] and study.arms[0].point == {}
     assert study.arms[2].settings["rl.steps"] == 2 and study.arms[2].label == "N=10"
     assert study.arms[2].point == {"f": 0.8, "N": 10}
@@ -106,7 +111,7 @@ def test_a_bad_study_file_names_the_place(tmp_path, change, message):
     ({"rl.start_step": 3}, r"arm a: rl.start_step=3: mid-training saves every 10 steps"),
     ({"rl.overrides+": "x=1"}, r"arm a: rl.overrides\+: appends a list to a list setting"),
     ({"filter.ops": "1-4"}, r"arm a: filter.ops='1-4': ops must lie in 2..40"),
-    ({"filter.ops": "19-22"}, r"arm a: filter.ops='19-22': RL validates on held-out problems .* at op \[21, 22\]"),
+    ({"filter.ops": "13-16"}, r"arm a: filter.ops='13-16': RL validates on held-out problems .* at op \[15, 16\]"),
     ({"midtrain.overrides": ["trainer.total_training_steps=10", "trainer.save_freq=1", "trainer.max_ckpt_to_keep=2"],
       "rl.start_step": 5}, r"arm a: rl.start_step=5: mid-training keeps only its last 2 checkpoints"),
 ])
@@ -267,7 +272,8 @@ def test_extrapolation_at_smoke_scale_shares_the_base(tmp_path, store):
     check_figures(out, ["passk_by_op"])
     rows = (out / "report" / "passk_by_op.csv").read_text().splitlines()
     assert {line.split(",")[1] for line in rows[1:]} == {"base", "rl"}
-    assert sum(line.startswith("edge,base") for line in rows) == 19 * 2  # one base (op 2-20, k = 1, 2), drawn once
+    # one base (op 2-14: ID, OOD-edge and OOD-hard relative to M = 4; k = 1, 2), drawn once
+    assert sum(line.startswith("edge,base") for line in rows) == 13 * 2
     assert sum(line.startswith("edge_ours,base") for line in rows) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "study" and manifest["plan"]["edge_ours"]["shared_with"]["pretrain"] == "edge"
