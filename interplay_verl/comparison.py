@@ -71,7 +71,14 @@ def compare(names: Sequence[str], reports: Sequence[dict], id_top: Optional[int]
             row["delta"] = {kind: {k: round(row[kind][k] - first[kind][k], 4) for k in ks} for kind in KINDS}
         if with_samples:
             _add_intervals(table[split], names, [intervals.in_ops(s, *bounds_of[split]) for s in samples], ks)
-    return {"names": list(names), "k": ks, "splits": table, "intervals": with_samples,
+    evaluated = {}  # a split's ops the evaluation holds, where it holds only some of them (tiny runs: op 2-7)
+    for split in table:
+        lo, hi = bounds_of[split]
+        if lo is not None:
+            ops = [int(op) for op in reports[0]["pass_at_k"]["by_op"] if lo <= int(op) <= hi]
+            if ops and (min(ops), max(ops)) != (lo, hi):
+                evaluated[split] = [min(ops), max(ops)]
+    return {"names": list(names), "k": ks, "splits": table, "intervals": with_samples, "evaluated_ops": evaluated,
             **({"run_splits": {s: list(b) for s, b in relative.items()}} if relative else {})}
 
 
@@ -133,7 +140,10 @@ def markdown(result: dict) -> str:
 
 def _label(result: dict, split: str) -> str:
     bounds = result.get("run_splits", {}).get(split)
-    return f"{split} (op {bounds[0]}-{bounds[1]})" if bounds else split
+    evaluated = result.get("evaluated_ops", {}).get(split)
+    parts = ([f"op {bounds[0]}-{bounds[1]}"] if bounds else []) + (
+        [f"evaluated {evaluated[0]}-{evaluated[1]}"] if evaluated else [])
+    return f"{split} ({', '.join(parts)})" if parts else split
 
 
 def run(dirs: Sequence[str], out: str, names: Optional[Sequence[str]] = None, id_top: Optional[int] = None,

@@ -102,14 +102,25 @@ def split_ops(split: str) -> range:
     if split in SPLITS:
         lo, hi = SPLITS[split]
     else:
-        lo_text, _, hi_text = str(split).partition("-")
+        lo_text, dash, hi_text = str(split).partition("-")
         try:
-            lo, hi = int(lo_text), int(hi_text or lo_text)
+            lo, hi = int(lo_text), int(hi_text if dash else lo_text)
         except ValueError:
             raise ValueError(f"split {split!r}: choose from {', '.join(SPLITS)} or an op range such as 2-8") from None
         if not 2 <= lo <= hi:
             raise ValueError(f"split {split!r}: an op range needs 2 <= lo <= hi")
     return range(lo, hi + 1)
+
+
+def splits_ops(splits: Sequence[str]) -> list[int]:
+    """The ops of several splits, in order; an op in two of them would be sampled twice, so it is refused."""
+    seen: dict[int, str] = {}
+    for split in splits:
+        for op in split_ops(split):
+            if op in seen:
+                raise ValueError(f"op {op} is in two splits ({seen[op]}, {split}): give each op once")
+            seen[op] = split
+    return list(seen)
 
 
 def split_of(op: int) -> Optional[str]:

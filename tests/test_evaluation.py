@@ -183,7 +183,10 @@ def test_compare_reports_deltas_per_split(tmp_path):
     assert list(result["splits"]) == ["all", "id", "ood_hard", "run_id", "run_ood_edge"]  # no op 9-14 evaluated
     edge = result["splits"]["run_ood_edge"]["rl"]  # op 5 (3 problems at 0.2) and op 6 (1 problem at 0)
     assert edge["problems"] == 4 and edge["outcome"]["1"] == pytest.approx(0.15) and edge["outcome"]["2"] == pytest.approx(0.25)
-    assert "| run_ood_edge (op 5-8) | rl | 4 |" in (rel / "comparison.md").read_text()
+    # labels say which ops of a split were evaluated, where not all
+    assert result["evaluated_ops"] == {"id": [3, 6], "run_id": [3, 3], "run_ood_edge": [5, 6]}
+    assert "| run_ood_edge (op 5-8, evaluated 5-6) | rl | 4 |" in (rel / "comparison.md").read_text()
+    assert "| id (evaluated 3-6) | rl | 3 |" in (rel / "comparison.md").read_text()
 
 
 def test_budget_takes_the_rollout_length_a_run_measured(tmp_path):
@@ -257,6 +260,10 @@ def test_eval_sets_are_rows_disjoint_from_training(tmp_path):
         write_eval_sets(str(tmp_path / "x"), splits=["hard"])
     with pytest.raises(ValueError, match="split '5-3': an op range needs 2 <= lo <= hi"):
         write_eval_sets(str(tmp_path / "x"), splits=["5-3"])
+    with pytest.raises(ValueError, match=r"op 2 is in two splits \(id, 2-7\): give each op once"):
+        write_eval_sets(str(tmp_path / "x"), splits=["id", "2-7"])
+    with pytest.raises(ValueError, match="split '2-': choose from"):
+        write_eval_sets(str(tmp_path / "x"), splits=["2-"])
     # op ranges: a CPU run's own ops, the same problems as the named split holds at those ops
     ranged = write_eval_sets(str(tmp_path / "r"), per_op=4, splits=["2-3", "12"])
     assert ranged["by_split"] == {"id": 8, "ood_edge": 4}

@@ -82,8 +82,8 @@ def test_compare_prints_intervals_from_the_samples(tmp_path):
     assert (step["change"], step["low"], step["high"], step["beyond_noise"]) == (0.5, 0.5, 0.5, True)
     assert "step_change" not in result["splits"]["run_ood_edge"]["mid"]  # its change from base is the main table's
     md = (out / "comparison.md").read_text()
-    assert "| run_ood_edge (op 5-8) | rl | 30 | 1.0000 (+1.0000 [+1.0000, +1.0000])* |" in md
-    assert "| run_id (op 2-4) | base | 30 | 0.5000 [0.5000, 0.5000] |" in md
-    assert "| run_ood_edge (op 5-8) | rl | mid | +0.5000 [+0.5000, +0.5000]* |" in md
-    assert "| run_id (op 2-4) | rl | mid | +0.0000 [+0.0000, +0.0000] |" in md
+    assert "| run_ood_edge (op 5-8, evaluated 5-5) | rl | 30 | 1.0000 (+1.0000 [+1.0000, +1.0000])* |" in md
+    assert "| run_id (op 2-4, evaluated 3-3) | base | 30 | 0.5000 [0.5000, 0.5000] |" in md
+    assert "| run_ood_edge (op 5-8, evaluated 5-5) | rl | mid | +0.5000 [+0.5000, +0.5000]* |" in md
+    assert "| run_id (op 2-4, evaluated 3-3) | rl | mid | +0.0000 [+0.0000, +0.0000] |" in md
 

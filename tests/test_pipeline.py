@@ -101,6 +101,8 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
         load(str(write_profile(tiny, {"name": "???", "filter": {"ops": "???"}})), environ={})
     for sets, message in ((["pretrain.ops=2-x"], "pretrain.ops: mixture .2-x."), (["filter.k=64"], "filter.k=64 > filter.n_max=16"),
                           (["evaluate.splits=[id,hard]"], "evaluate.splits"),
+                          (["evaluate.splits=[2-7,7-9]"], r"evaluate.splits: op 7 is in two splits \(2-7, 7-9\)"),
+                          (["evaluate.splits=[2-50]"], r"evaluate.splits \['2-50'\]: ops must lie in 2..40"),
                           (["rl.overrides=[actor_rollout_ref.rollout.nn=2]"], "rl: verl rejects the overrides"),
                           (["pretrain.overrides=[optim.lrr=1]"], "pretrain.overrides: verl rejects"),
                           (["pretrain.context_ops.school=2"], r"pretrain.context_ops.school: 'school' is not one of "

@@ -34,7 +34,7 @@ def minimal(common: Optional[dict] = None, **extra) -> dict:
     """A study of one arm, evaluating ops 2..M+10 as the real ones do (the smoke profile's own 2-7
     would not hold its RL ops)."""
     return {"name": "t", "scales": {"smoke": {"profile": SMOKE, "vars": {"M": 4}}},
-            "common": {"evaluate.splits": ["2-{M + 10}"], **(common or {})},
+            "common": {"evaluate.splits": ["2-{M}", "{M + 1}-{M + 4}", "{M + 5}-{M + 10}"], **(common or {})},
             "arms": {"a": {"filter.ops": "{M + 1}-{M + 4}"}}, **extra}
 
 
@@ -73,8 +73,8 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     study = read_study(write_study(tmp_path, body), "smoke")
     # (yaml.safe_dump sorts keys: N varies slowest)
     assert [a.name for a in study.arms] == ["a", "mid0.2_N10", "mid0.8_N10", "mid0.2_N20", "mid0.8_N20"]
-    assert study.arms[0].settings == {"evaluate.splits": ["2-14"], "rl.variant": "outcome", "filter.enable": False,
-                                      "filter.ops": "5-8"}
+    assert study.arms[0].settings == {"evaluate.splits": ["2-4", "5-8", "9-14"], "rl.variant": "outcome",
+                                      "filter.enable": False, "filter.ops": "5-8"}
     assert study.arms[0].own == ["filter.ops"] and study.arms[0].point == {}
     assert study.arms[2].settings["rl.steps"] == 2 and study.arms[2].label == "N=10"
     assert study.arms[2].point == {"f": 0.8, "N": 10}

@@ -17,7 +17,7 @@ from collections import Counter
 from typing import Optional
 from collections.abc import Sequence
 
-from interplay_verl.metrics import SPLITS, split_of, split_ops
+from interplay_verl.metrics import SPLITS, split_of, split_ops, splits_ops
 from interplay_verl.problems.rows import STYLES
 from interplay_verl.problems.sampler import MODES, GenerationError, SamplerConfig
 
@@ -29,7 +29,7 @@ def eval_rows(per_op: int, splits: Sequence[str], contexts: Sequence[str], modes
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.rows import generate_row
 
-    ops = [op for split in splits for op in split_ops(split)]
+    ops = splits_ops(splits)
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"modes {bad}: choose from {', '.join(MODES)}")
@@ -58,6 +58,7 @@ def write_eval_sets(out: str, *, per_op: int = 10, splits: Sequence[str] = tuple
         if style != "interplay" and sampler.changed():
             raise ValueError(f"style {style}: {sorted(sampler.changed())} apply to style interplay only")
     banned: set[str] = set().union(*(read_ids(p) for p in disjoint_from)) if disjoint_from else set()
+    splits_ops(splits)  # the splits' own checks, before any work
     if source:
         rows = []
         for split in splits:  # each split from rows no training or RL set holds; none may come out empty

@@ -334,7 +334,7 @@ def sampler_of(data: DataConfig):
 def validate(cfg) -> None:
     """Everything that can be checked without running a stage, so a typo costs seconds, not a stage."""
     from interplay_verl.filters.band import Band
-    from interplay_verl.metrics import split_ops
+    from interplay_verl.metrics import splits_ops
     from interplay_verl.models import SIZES
     from interplay_verl.problems.contexts import load_context
     from interplay_verl.problems.mixtures import context_weights, op_weights
@@ -358,8 +358,9 @@ def validate(cfg) -> None:
         ops = guard(key, lambda key=key: op_weights(pick(cfg, key)))
         if not all(2 <= op <= MAX_OP for op in ops):
             raise PipelineConfigError(f"{key}={pick(cfg, key)!r}: ops must lie in 2..{MAX_OP}")
-    covered = {op for split in guard("evaluate.splits", lambda: [split_ops(s) for s in cfg.evaluate.splits])
-               for op in split}
+    covered = set(guard("evaluate.splits", lambda: splits_ops(cfg.evaluate.splits)))
+    if max(covered) > MAX_OP:
+        raise PipelineConfigError(f"evaluate.splits {cfg.evaluate.splits}: ops must lie in 2..{MAX_OP}")
     missing = sorted(set(op_weights(cfg.filter.ops)) - covered)
     if missing:
         raise PipelineConfigError(f"filter.ops={cfg.filter.ops!r}: RL validates on held-out problems at its ops, but "
