@@ -1,6 +1,7 @@
 """GRPO step cost on CPU beside pre-training: the tiny profile's RL work against the same model's SFT rate.
 
-One invocation runs, on one 0.8m model (the tiny profile's size) and one data set:
+One invocation runs, on one 0.8m model (the tiny profile's size until 2026-11-30; it now uses 1.2m
+and 8 rollouts, not re-measured here) and one data set:
 
 1. ``interplay-verl rl`` with ``interplay_grpo_cpu`` (8 prompts x 4 rollouts, prompts up to 384
    and responses up to 192 tokens, the gated process reward, the online filter) on op 4-6 problems

@@ -143,8 +143,10 @@ def test_stage_keys_change_downstream_only():
     # at their defaults the generator knobs stay out of the keys: runs made before they existed resume
     from interplay_verl.pipeline.runner import stage_settings
 
-    defaults = ["data.max_value=1000", "data.max_distractors=4", "data.max_entities=3", "data.letters=random"]
-    assert not {"data.max_value", "data.max_entities"} & set(stage_settings(load(tiny, defaults, environ={}), "data"))
+    from interplay_verl.problems.sampler import SAMPLER_OPTIONS, SamplerConfig
+
+    defaults = [f"data.{k}={getattr(SamplerConfig(), k)}" for k in SAMPLER_OPTIONS]
+    assert not {f"data.{k}" for k in SAMPLER_OPTIONS} & set(stage_settings(load(tiny, defaults, environ={}), "data"))
     assert stage_settings(load(tiny, environ={}), "data")["data.max_entities"] == 1  # the tiny profile's
     assert changed("evaluate.per_op=9") == [s for s in STAGES if s not in ("data", "tokenizer", "init")]
 

@@ -1,5 +1,6 @@
 """The problem generator's guarantees, checked on the rendered text."""
 
+import hashlib
 import json
 import os
 import re
@@ -326,6 +327,17 @@ def test_cpu_scale_sampler_bounds_values_and_orders_letters(mode):
     ordered = generate_row(5, mode, CONTEXTS["zoo"], 1, 0, small)
     assert (ordered["id"], ordered["graph"], ordered["answer"]) == (plain["id"], plain["graph"], plain["answer"])
     assert ordered["solution"] != plain["solution"]
+
+
+def test_the_default_rows_are_pinned():
+    """Knobs added later (max_entities, max_distractors 0) leave the paper-default rows byte for
+    byte as they were (the digest of 2026-11-30, before those knobs, equals this one)."""
+    digest = hashlib.sha256()
+    for op in (2, 7, 15, 20):
+        for mode in ("forward", "reverse"):
+            row = generate_row(op, mode, CONTEXTS["zoo"], 0, 3)
+            digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+    assert digest.hexdigest() == "eecd312e7e87324dc3c7db32eeb0f3972c0b2e6ea4d18adb8d22518c30f826c1"
 
 
 def test_a_narrow_value_range_redraws_instead_of_failing():
