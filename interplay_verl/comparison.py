@@ -101,7 +101,7 @@ def _add_intervals(rows: dict, names: Sequence[str], samples: Sequence, ks: Sequ
 def markdown(result: dict) -> str:
     ks, names = result["k"], result["names"]
     header = "| split | checkpoint | problems | " + " | ".join(
-        f"{kind} pass@{k}" for kind in ("outcome", "verified") for k in ks) + " |"
+        f"{kind} pass@{k}" for kind in KINDS for k in ks) + " |"
     note = (f"{names[0]} with its 95% interval; the others with their change from {names[0]} and the change's "
             "paired 95% interval (bootstrap over problems, interplay_verl/intervals.py); * marks a change whose "
             "interval excludes 0" if result.get("intervals") else f"change vs {names[0]} in brackets")

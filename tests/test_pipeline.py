@@ -103,6 +103,7 @@ def test_overrides_from_environment_and_set_and_errors_name_the_key():
                           (["evaluate.splits=[id,hard]"], "evaluate.splits"),
                           (["evaluate.splits=[2-7,7-9]"], r"evaluate.splits: op 7 is in two splits \(2-7, 7-9\)"),
                           (["evaluate.splits=[2-50]"], r"evaluate.splits \['2-50'\]: ops must lie in 2..40"),
+                          (["evaluate.splits=[]"], r"evaluate.splits \[\] hold none at op \[4, 5, 6\]"),
                           (["rl.overrides=[actor_rollout_ref.rollout.nn=2]"], "rl: verl rejects the overrides"),
                           (["pretrain.overrides=[optim.lrr=1]"], "pretrain.overrides: verl rejects"),
                           (["pretrain.context_ops.school=2"], r"pretrain.context_ops.school: 'school' is not one of "

@@ -352,14 +352,14 @@ def validate(cfg) -> None:
         raise PipelineConfigError(f"device={cfg.device!r}: use cpu or gpu")
     if cfg.model.size not in SIZES:
         raise PipelineConfigError(f"model.size={cfg.model.size!r}: choose one of {sorted(SIZES)}")
-    from interplay_verl.problems.sampler import MAX_OP
+    from interplay_verl.problems.sampler import MAX_OP, sampler_options
 
     for key in ("pretrain.ops", "midtrain.ops", "filter.ops"):
         ops = guard(key, lambda key=key: op_weights(pick(cfg, key)))
         if not all(2 <= op <= MAX_OP for op in ops):
             raise PipelineConfigError(f"{key}={pick(cfg, key)!r}: ops must lie in 2..{MAX_OP}")
     covered = set(guard("evaluate.splits", lambda: splits_ops(cfg.evaluate.splits)))
-    if max(covered) > MAX_OP:
+    if covered and max(covered) > MAX_OP:
         raise PipelineConfigError(f"evaluate.splits {cfg.evaluate.splits}: ops must lie in 2..{MAX_OP}")
     missing = sorted(set(op_weights(cfg.filter.ops)) - covered)
     if missing:
@@ -385,8 +385,8 @@ def validate(cfg) -> None:
     except ValueError as exc:
         raise PipelineConfigError(f"data.{exc}") from None
     if cfg.data.style != "interplay" and sampler_of(cfg.data).changed():
-        raise PipelineConfigError(f"data.style={cfg.data.style}: data.max_value, data.max_distractors, "
-                                  "data.max_entities and data.letters apply to style interplay only; leave them out")
+        raise PipelineConfigError(f"data.style={cfg.data.style}: {sampler_options(lambda k: 'data.' + k)} apply to "
+                                  "style interplay only; leave them out")
     for key in ("data.modes", "filter.modes", "evaluate.modes"):
         bad = [m for m in pick(cfg, key) if m not in MODES]
         if bad:

@@ -24,7 +24,7 @@ from interplay_verl.problems.contexts import BUILTIN, ContextError, load_context
 from interplay_verl.problems.mixtures import MixtureError, allocate, context_weights, op_weights
 from interplay_verl.problems.rows import GENERATOR_VERSION, STYLES, generate_row
 from interplay_verl.problems.sampler import (LETTER_ORDERS, MAX_OP, MODES, SAMPLER_OPTIONS, GenerationError,
-                                             SamplerConfig)
+                                             SamplerConfig, sampler_options)
 
 PLAN_FILE = "plan.json"
 
@@ -184,7 +184,7 @@ def generate(out: str, ops: str, *, per_op: Optional[int] = None, tokens: Option
     except ValueError as exc:
         raise MixtureError(f"--{exc}".replace("_", "-", 1)) from None
     if style != "interplay" and sampler.changed():
-        raise MixtureError(f"--style {style}: --max-value, --max-distractors, --max-entities and --letters apply "
+        raise MixtureError(f"--style {style}: {sampler_options(lambda k: '--' + k.replace('_', '-'))} apply "
                            "to style interplay only")
     if sum(x is not None for x in (per_op, tokens, rows)) != 1:
         raise MixtureError("give exactly one of --per-op, --rows and --tokens")

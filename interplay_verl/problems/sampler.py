@@ -40,6 +40,13 @@ LETTER_ORDERS = ("random", "ordered")
 SAMPLER_OPTIONS = ("max_value", "max_distractors", "max_entities", "letters")  # what the CLIs and the pipeline's data section set
 
 
+def sampler_options(spell=lambda name: name) -> str:
+    """The options as errors list them ("a, b and c"), each spelt for its place (``--max-value``,
+    ``data.max_value``): a message written by hand forgot the option added after it."""
+    names = [spell(name) for name in SAMPLER_OPTIONS]
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """The knobs of a drawn problem and its written solution. The defaults are the paper's (values
