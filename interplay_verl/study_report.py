@@ -198,16 +198,24 @@ FIGURES: dict[str, Callable[..., dict]] = {"passk_by_op": passk_by_op, "context_
 def write_report(study, arm_dirs: dict[str, str], out: str) -> dict[str, Any]:
     """Every figure the study names, and ``report.md`` / ``report.json`` beside them."""
     os.makedirs(out, exist_ok=True)
+    from interplay_verl import findings as paper_findings
+
     made = {name: FIGURES[name](study, arm_dirs, out) for name in study.figures}
+    checked = paper_findings.check_findings(study, arm_dirs, _common_kmax(arm_dirs)) if study.findings else []
     lines = [f"# Study {study.name} ({study.scale})", "", study.description, "",
              "| arm | label | settings |", "|---|---|---|"]
     for arm in study.arms:
         own = ", ".join(f"`{k}={arm.settings[k]}`" for k in arm.own if k in arm.settings)
         lines.append(f"| {arm.name} | {arm.label} | {own} |")
+    if checked:
+        lines += ["", "## Findings", "", "Each check: a paired change over the same held-out problems with its 95% "
+                  "bootstrap interval (interplay_verl/findings.py says how a check holds and a verdict is reached).",
+                  *paper_findings.markdown(checked)]
     for name, result in made.items():
         lines += ["", f"## {name}", "", f"![{name}]({os.path.basename(result['png'])})", "",
                   f"Table: [`{os.path.basename(result['csv'])}`]({os.path.basename(result['csv'])}) ({result['rows']} rows)"]
     atomic_write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     atomic_write_text(os.path.join(out, "report.json"), json.dumps({"study": study.name, "scale": study.scale,
-                                                                    "figures": made}, indent=1) + "\n")
+                                                                    "figures": made, "findings": checked},
+                                                                   indent=1) + "\n")
     return made

@@ -257,6 +257,10 @@ def check_figures(out, figures: list[str]) -> None:
         lines = (out / "report" / f"{name}.csv").read_text().splitlines()
         assert len(lines) > 1 and report["figures"][name]["rows"] == len(lines) - 1
     assert "![" in (out / "report" / "report.md").read_text()
+    from interplay_verl.findings import VERDICTS
+
+    assert len(report["findings"]) == 1 and report["findings"][0]["verdict"] in VERDICTS  # the study's one claim
+    assert "## Findings" in (out / "report" / "report.md").read_text()
 
 
 @pytest.mark.slow  # two GRPO runs and their evaluations
@@ -275,6 +279,8 @@ def test_extrapolation_at_smoke_scale_shares_the_base(tmp_path, store):
     # one base (op 2-14: ID, OOD-edge and OOD-hard relative to M = 4; k = 1, 2), drawn once
     assert sum(line.startswith("edge,base") for line in rows) == 13 * 2
     assert sum(line.startswith("edge_ours,base") for line in rows) == 0
+    edge_vs_base = json.loads((out / "report" / "report.json").read_text())["findings"][0]["checks"][0]
+    assert edge_vs_base["run"] and edge_vs_base["problems"] == 4 * 1  # op 5-8, one problem each at smoke
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "study" and manifest["plan"]["edge_ours"]["shared_with"]["pretrain"] == "edge"
     again = run_study("extrapolation", out, store)  # done: nothing runs again

@@ -46,7 +46,7 @@ from interplay_verl.pipeline.stages import STAGES
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "recipes", "studies")
 SCALES = ("smoke", "tiny", "small", "paper")
-TOP_KEYS = {"name", "description", "scales", "common", "arms", "grid", "figures", "paper"}
+TOP_KEYS = {"name", "description", "scales", "common", "arms", "grid", "figures", "findings", "paper"}
 ARM_KEYS = {"stages", "label", "compare_to", "point"}  # an arm's own keys, beside its settings
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -145,6 +145,7 @@ class Study:
     figures: list[Any]
     paper: dict
     vars: dict[str, Any] = field(default_factory=dict)  # the scale's variables (M: the top pre-training op)
+    findings: list[str] = field(default_factory=list)  # the paper's claims the report checks (interplay_verl.findings)
     configs: dict[str, Any] = field(default_factory=dict)  # arm -> its checked configuration (compose)
 
 
@@ -258,9 +259,15 @@ def read_study(path: str, scale: str) -> Study:
     unknown = [f for f in figures if f not in FIGURES]
     if unknown:
         raise _fail(path, "figures", f"unknown figure(s) {unknown}; figures are {', '.join(FIGURES)}")
+    from interplay_verl.findings import FINDINGS
+
+    findings = list(raw.get("findings") or [])
+    unknown = [f for f in findings if f not in FINDINGS]
+    if unknown:
+        raise _fail(path, "findings", f"unknown finding(s) {unknown}; findings are {', '.join(FINDINGS)}")
     return Study(str(raw.get("name") or os.path.splitext(os.path.basename(path))[0]), path,
                  str(raw.get("description", "")), scale, profile, out, figures,
-                 _mapping(path, "paper", raw.get("paper")), names)
+                 _mapping(path, "paper", raw.get("paper")), names, findings=findings)
 
 
 def _stages(path: str, where: str, value: Any) -> list[str]:
