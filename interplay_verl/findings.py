@@ -9,15 +9,19 @@ problems (``interplay_verl.intervals``). A check expects the change to go ``up``
 
 - ``up`` / ``down`` holds when the interval excludes 0 on the claimed side, fails when it
   excludes 0 on the other, and is inconclusive otherwise;
-- ``not up`` fails when the change is up beyond the noise, and holds otherwise;
-- any check whose two evaluations score 0 on every problem is *at the floor*: a model that
-  solves none of those problems before or after cannot show a change, so it says nothing.
+- ``not up`` fails when the change is up beyond the noise, holds when the interval's upper end
+  is below ``MARGIN`` (0.05), and is inconclusive in between (too few problems to rule out a rise);
+- a check whose two evaluations score 0 on every problem is *at the floor*, and one where both
+  score 1 on every problem *at the ceiling*: neither can show a change, so it says nothing; nor
+  does one over fewer than ``MIN_PROBLEMS`` (10) problems.
 
 The paper's pass@k is process-verified; a CPU-scale model often verifies nothing beyond its
 pre-training ops, so each pass@k check is read on ``verified`` unless that is at the floor, then
-on ``outcome``, and says which. A finding is *reproduced in direction* when every check it ran
-holds, *not reproduced* when one fails, and *inconclusive* otherwise. A check whose arms are not
-in the run (a scale that runs a subset) is listed as not run.
+on ``outcome``, and the verdict says so: with answers of at most 20, guessing alone reaches an
+outcome pass@16 near 0.5, so a verdict read on outcome is weaker evidence. A finding is
+*reproduced in direction* when every check ran and holds, *not reproduced* when one fails, and
+*inconclusive* otherwise. A check whose arms or samples are missing (a scale that runs a
+subset; an evaluation that cannot be paired) is listed as not run, with the reason.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from interplay_verl.metrics import relative_splits
 
 ERRORS = ("missing", "extra", "wrong_parents")  # structural errors: the graph, not the arithmetic
 VERDICTS = ("reproduced in direction", "not reproduced", "inconclusive")
+MARGIN = 0.05  # a "not up" check holds only when its interval rules out a rise this large
+MIN_PROBLEMS = 10  # a bootstrap over fewer problems than this says nothing
 
 
 @dataclass
@@ -52,15 +58,16 @@ class Check:
 def _holds(expect: str, change: dict) -> Optional[bool]:
     up, down = change["beyond_noise"] and change["change"] > 0, change["beyond_noise"] and change["change"] < 0
     if expect == "not up":
-        return not up
+        return False if up else (True if change["high"] < MARGIN else None)
     claimed, other = (up, down) if expect == "up" else (down, up)
     return True if claimed else (False if other else None)
 
 
 def _scores(samples, kind: str, k: int) -> dict[str, float]:
-    if kind == "errors":
-        errors = samples[list(ERRORS)].sum(axis=1)
-        return {i: float(v) for i, v in errors.groupby(samples["id"], sort=True).mean().items()}
+    if kind == "errors":  # a sample the reward failed on (reward_error) or did not count says nothing
+        samples = samples[samples["reward_error"] == 0] if "reward_error" in samples else samples
+        errors = samples[list(ERRORS)].sum(axis=1, min_count=len(ERRORS)).dropna()
+        return {i: float(v) for i, v in errors.groupby(samples.loc[errors.index, "id"], sort=True).mean().items()}
     return intervals.per_problem(samples, kind, k)
 
 
@@ -68,7 +75,7 @@ def measure(check: Check, samples_of: Callable[[str, str], Any]) -> dict:
     """The check's change, read on its first kind not at the floor; ``{"run": False}`` without its data."""
     frames = [samples_of(*check.after), samples_of(*check.before)]
     if any(f is None for f in frames):
-        return {"run": False}
+        return {"run": False, "why": "arm or evaluation not in this run"}
     selected = []
     for frame in frames:
         frame = intervals.in_ops(frame, *check.ops)
@@ -76,83 +83,134 @@ def measure(check: Check, samples_of: Callable[[str, str], Any]) -> dict:
             frame = frame[frame["context"] == check.context]
         selected.append(frame)
     if any(len(f) == 0 for f in selected):
-        return {"run": False}
+        return {"run": False, "why": "no evaluated problem at these ops"}
     kinds = ("errors",) if check.k == 0 else check.kinds
-    for kind in kinds:
-        after, before = (_scores(f, kind, check.k) for f in selected)
-        floor = kind != "errors" and not any(after.values()) and not any(before.values())
-        if not floor or kind == kinds[-1]:
-            break
-    change = intervals.paired_change(before, after)
-    return {"run": True, "kind": kind, "k": check.k, "floor": floor,
-            "before": round(sum(before.values()) / len(before), 4), "after": round(sum(after.values()) / len(after), 4),
-            **change, "holds": None if floor else _holds(check.expect, change)}
+    try:
+        for kind in kinds:
+            after, before = (_scores(f, kind, check.k) for f in selected)
+            shared = sorted(set(after) & set(before))
+            after, before = {i: after[i] for i in shared}, {i: before[i] for i in shared}
+            values = [*after.values(), *before.values()]
+            bound = None if kind == "errors" or not values else (
+                "floor" if not any(values) else "ceiling" if all(v == 1 for v in values) else None)
+            if bound != "floor" or kind == kinds[-1]:
+                break
+        change = intervals.paired_change(before, after)
+    except ValueError as exc:  # no shared problem, fewer samples than k: the check cannot be read
+        return {"run": False, "why": str(exc)}
+    return {"run": True, "kind": kind, "k": check.k, "bound": bound,
+            "before": round(float(sum(before.values())) / len(before), 4),
+            "after": round(float(sum(after.values())) / len(after), 4),
+            **change, "holds": None if bound or change["problems"] < MIN_PROBLEMS else _holds(check.expect, change)}
 
 
-def verdict(checks: list[Check]) -> str:
-    ran = [c.result["holds"] for c in checks if c.result.get("run")]
-    if ran and all(h is True for h in ran):
-        return VERDICTS[0]
-    if any(h is False for h in ran):
-        return VERDICTS[1]
-    return VERDICTS[2]
+def verdict(checks: list[Check]) -> tuple[str, list[str]]:
+    """The finding's verdict, and what it rests on when that is less than every check read on verified."""
+    ran = [c.result for c in checks if c.result.get("run")]
+    holds = [r["holds"] for r in ran]
+    if ran and len(ran) == len(checks) and all(h is True for h in holds):
+        word = VERDICTS[0]
+    elif any(h is False for h in holds):
+        word = VERDICTS[1]
+    else:
+        word = VERDICTS[2]
+    notes = [f"{len(ran)} of {len(checks)} checks ran"] if len(ran) < len(checks) else []
+    on_outcome = sum(r["kind"] == "outcome" for r in ran)
+    if on_outcome:
+        notes.append(f"{on_outcome} of them read on outcome, verified being at the floor")
+    return word, notes
 
 
 # -- the paper's four findings, as checks over a study's arms ------------------------------------
+# Each takes the study (its arms, their settings and grid points, M) and the k every evaluation has.
 
 
-def edge_of_competence(M: int, kmax: int) -> tuple[str, list[Check]]:
+def _arm(study, name: str = "", **point) -> str:
+    """The paper arm named ``name``, or the one at grid ``point``; "" when this scale does not run it."""
+    for arm in study.arms:
+        if (arm.name == name) if name else (not arm.compare_to and arm.point == point):
+            return arm.name
+    return name or f"<no arm at {point}>"
+
+
+def _ops(study, arm: str, default: tuple[int, int]) -> tuple[int, int]:
+    """The op range an arm RLs on (its ``filter.ops``), as the study file says."""
+    from interplay_verl.metrics import split_ops
+
+    settings = next((a.settings for a in study.arms if a.name == arm), {})
+    if "filter.ops" not in settings:
+        return default
+    ops = split_ops(str(settings["filter.ops"]))
+    return min(ops), max(ops)
+
+
+def edge_of_competence(study, kmax: int) -> tuple[str, list[Check]]:
+    M = int(study.vars["M"])
     s = relative_splits(M)
-    edge, hard, id_ = s["ood_edge"], s["ood_hard"], s["id"]
-    far = (M + 7, M + 10)
+    edge, far, top = _arm(study, "edge"), _arm(study, "far"), _arm(study, "id_top")
     return ("RL on ops at the edge of competence raises pass@k on those ops over the base; RL on ops far "
             "beyond it does not; on ID ops RL sharpens pass@1 without raising pass@k", [
-        Check(f"RL on the edge range vs the base, pass@{kmax} on the edge ops", ("edge", "rl"), ("edge", "base"),
-              edge, "up", kmax),
-        Check(f"RL on the edge range vs RL far beyond, pass@{kmax} on the edge ops", ("edge", "rl"), ("far", "rl"),
-              edge, "up", kmax),
-        Check(f"RL far beyond vs the base, pass@{kmax} on its own ops", ("far", "rl"), ("far", "base"),
-              far, "not up", kmax),
-        Check(f"RL far beyond vs the base, pass@{kmax} on OOD-hard", ("far", "rl"), ("far", "base"),
-              hard, "not up", kmax),
-        Check("RL on the top ID ops vs the base, pass@1 on ID", ("id_top", "rl"), ("id_top", "base"), id_, "up", 1),
-        Check(f"RL on the top ID ops vs the base, pass@{kmax} on ID", ("id_top", "rl"), ("id_top", "base"),
-              id_, "not up", kmax),
+        Check(f"RL on the edge range vs the base, pass@{kmax} on the edge ops", (edge, "rl"), (edge, "base"),
+              _ops(study, edge, s["ood_edge"]), "up", kmax),
+        Check(f"RL on the edge range vs RL far beyond, pass@{kmax} on the edge ops", (edge, "rl"), (far, "rl"),
+              _ops(study, edge, s["ood_edge"]), "up", kmax),
+        Check(f"RL far beyond vs the base, pass@{kmax} on its own ops", (far, "rl"), (far, "base"),
+              _ops(study, far, (M + 7, M + 10)), "not up", kmax),
+        Check(f"RL far beyond vs the base, pass@{kmax} on OOD-hard", (far, "rl"), (far, "base"),
+              s["ood_hard"], "not up", kmax),
+        Check("RL on the top ID ops vs the base, pass@1 on ID", (top, "rl"), (top, "base"), s["id"], "up", 1),
+        Check(f"RL on the top ID ops vs the base, pass@{kmax} on ID", (top, "rl"), (top, "base"),
+              s["id"], "not up", kmax),
     ])
 
 
-def context_transfer(M: int, kmax: int) -> tuple[str, list[Check]]:
-    id_ = relative_splits(M)["id"]
+def _family1_rl_on_b(study, share: float) -> str:
+    """Family 1 (B at every op) at B share ``share``, RL on B alone with the outcome reward."""
+    for arm in study.arms:
+        if (not arm.compare_to and arm.point.get("b") == share and arm.settings.get("filter.contexts") == "school"
+                and arm.settings.get("rl.variant") == "outcome" and "pretrain.context_ops.school" not in arm.settings):
+            return arm.name
+    return f"<no family-1 arm at B share {share}>"
+
+
+def context_transfer(study, kmax: int) -> tuple[str, list[Check]]:
+    id_ = relative_splits(int(study.vars["M"]))["id"]
     checks = []
-    for share, expect in (("0", "not up"), ("0.001", "not up"), ("0.01", "up"), ("0.1", "up")):
-        arm = f"f1_b{share}_rlB"
+    for share, expect in ((0, "not up"), (0.001, "not up"), (0.01, "up"), (0.1, "up")):
+        arm = _family1_rl_on_b(study, share)
         checks.append(Check(f"B share {share}: RL on B vs the base, pass@{kmax} on B", (arm, "rl"), (arm, "base"),
                             id_, expect, kmax, context="school"))
     return ("With 0% or 0.1% of context B in pre-training RL does not transfer to B; with 1% or more it does",
             checks)
 
 
-def compute_allocation(M: int, kmax: int, budget: Any, shares=(0.2, 0.5, 0.8)) -> tuple[str, list[Check]]:
-    s = relative_splits(M)
+def compute_allocation(study, kmax: int, shares=(0.2, 0.5, 0.8)) -> tuple[str, list[Check]]:
+    s = relative_splits(int(study.vars["M"]))
+    budget = max((a.point["N"] for a in study.arms if "N" in a.point and not a.compare_to), default=None)
+    rl_only = _arm(study, N=budget)
     checks = [Check(f"budget {budget}: mid-training share {f} + RL vs RL only, pass@1 on OOD-edge",
-                    (f"mid{f}_N{budget}", "rl"), (f"full_rl_N{budget}", "rl"), s["ood_edge"], "up", 1)
-              for f in shares]
-    checks.append(Check(f"budget {budget}: heavier RL (share 0.2) vs lighter (0.8), pass@{kmax} on OOD-hard",
-                        (f"mid{shares[0]}_N{budget}", "rl"), (f"mid{shares[-1]}_N{budget}", "rl"),
-                        s["ood_hard"], "up", kmax))
-    return ("At equal compute, mid-training + RL beats RL alone on OOD-edge pass@1, and heavier RL helps "
-            "OOD-hard pass@k", checks)
+                    (_arm(study, f=f, N=budget), "rl"), (rl_only, "rl"), s["ood_edge"], "up", 1) for f in shares]
+    heavy, light = _arm(study, f=shares[0], N=budget), _arm(study, f=shares[-1], N=budget)
+    checks += [
+        Check(f"budget {budget}: mid-training share {shares[0]} + RL vs RL only, pass@{kmax} on OOD-hard",
+              (heavy, "rl"), (rl_only, "rl"), s["ood_hard"], "up", kmax),
+        Check(f"budget {budget}: heavier RL (share {shares[0]}) vs lighter ({shares[-1]}), pass@{kmax} on OOD-hard",
+              (heavy, "rl"), (light, "rl"), s["ood_hard"], "up", kmax)]
+    return ("At equal compute, mid-training + RL beats RL alone on OOD-edge pass@1 (and on OOD-hard pass@k), "
+            "and heavier RL helps OOD-hard pass@k", checks)
 
 
-def process_reward(M: int, kmax: int) -> tuple[str, list[Check]]:
-    s = relative_splits(M)
+def process_reward(study, kmax: int) -> tuple[str, list[Check]]:
+    s = relative_splits(int(study.vars["M"]))
+    outcome = _arm(study, "outcome")
     checks = []
     for arm in ("process0.8", "process0.5", "strict"):
         checks.append(Check(f"{arm} vs outcome reward: structural errors (missing + extra + wrong parents) per "
-                            "sample on the RL ops", (arm, "rl"), ("outcome", "rl"), s["ood_edge"], "down", 0))
+                            "sample on the RL ops", (_arm(study, arm), "rl"), (outcome, "rl"),
+                            _ops(study, outcome, s["ood_edge"]), "down", 0))
     for arm in ("process0.8", "process0.5"):
-        checks.append(Check(f"{arm} vs outcome reward: verified pass@1 on OOD-hard", (arm, "rl"), ("outcome", "rl"),
-                            s["ood_hard"], "up", 1, kinds=("verified",)))
+        checks.append(Check(f"{arm} vs outcome reward: verified pass@1 on OOD-hard", (_arm(study, arm), "rl"),
+                            (outcome, "rl"), s["ood_hard"], "up", 1, kinds=("verified",)))
     return ("Process-aware rewards cut structural errors (missing, extra, wrong parents) against "
             "outcome-only, and raise verified pass@1 on OOD-hard", checks)
 
@@ -169,24 +227,28 @@ def _evaluation_dir(arm_dir: str, checkpoint: str) -> str:
 def check_findings(study, arm_dirs: dict[str, str], kmax: int) -> list[dict]:
     """Every finding the study names, measured on its arms' evaluation samples."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     cache: dict[tuple[str, str], Any] = {}
 
     def samples_of(arm: str, checkpoint: str):
         if (arm, checkpoint) not in cache:
             path = os.path.join(_evaluation_dir(arm_dirs[arm], checkpoint), "samples.parquet") if arm in arm_dirs else ""
-            cache[arm, checkpoint] = pd.read_parquet(path, columns=["id", "op", "context", "outcome", "verified",
-                                                                    *ERRORS]) if os.path.exists(path) else None
+            if os.path.exists(path):
+                have = set(pq.read_schema(path).names)
+                wanted = ["id", "op", "context", "outcome", "verified", *ERRORS, "reward_error"]
+                cache[arm, checkpoint] = pd.read_parquet(path, columns=[c for c in wanted if c in have])
+            else:
+                cache[arm, checkpoint] = None
         return cache[arm, checkpoint]
 
-    M = int(study.vars.get("M", 10))
     out = []
     for name in study.findings:
-        extra = {"budget": study.vars["Nmax"]} if name == "compute_allocation" else {}
-        claim, checks = FINDINGS[name](M, kmax, **extra)
+        claim, checks = FINDINGS[name](study, kmax)
         for check in checks:
             check.result = measure(check, samples_of)
-        out.append({"finding": name, "claim": claim, "verdict": verdict(checks),
+        word, notes = verdict(checks)
+        out.append({"finding": name, "claim": claim, "verdict": word, "notes": notes,
                     "checks": [{"what": c.what, "after": list(c.after), "before": list(c.before), "ops": list(c.ops),
                                 "context": c.context, "expect": c.expect, **c.result} for c in checks]})
     return out
@@ -196,18 +258,19 @@ def markdown(findings: list[dict]) -> list[str]:
     """The report's findings section: per finding its claim, verdict, and a table of its checks."""
     lines = []
     for f in findings:
-        lines += ["", f"### {f['finding']}: {f['verdict']}", "", f"Paper: {f['claim']}.", "",
+        notes = f" ({'; '.join(f['notes'])})" if f["notes"] else ""
+        lines += ["", f"### {f['finding']}: {f['verdict']}{notes}", "", f"Paper: {f['claim']}.", "",
                   "| check | ops | expects | read on | before | after | change [95% interval] | problems | holds |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for c in f["checks"]:
             ops = f"{c['ops'][0]}-{c['ops'][1]}" + (f", {c['context']}" if c["context"] else "")
             if not c["run"]:
-                lines.append(f"| {c['what']} | {ops} | {c['expect']} | not run (arm or ops not in this run) "
-                             "| | | | | |")
+                lines.append(f"| {c['what']} | {ops} | {c['expect']} | not run: {c['why']} | | | | | |")
                 continue
             kind = "structural errors / sample" if c["kind"] == "errors" else f"{c['kind']} pass@{c['k']}"
-            holds = "at the floor (0 before and after)" if c["floor"] else {True: "yes", False: "**no**",
-                                                                             None: "inconclusive"}[c["holds"]]
+            holds = (f"says nothing: at the {c['bound']} ({c['before']:g} before and after)" if c["bound"]
+                     else f"says nothing: {c['problems']} problems" if c["problems"] < MIN_PROBLEMS
+                     else {True: "yes", False: "**no**", None: "inconclusive"}[c["holds"]])
             lines.append(f"| {c['what']} | {ops} | {c['expect']} | {kind} | {c['before']:.3f} | {c['after']:.3f} "
                          f"| {intervals.describe(c)} | {c['problems']} | {holds} |")
     return lines

@@ -202,6 +202,29 @@ def test_paper_arms_follow_the_paper_protocol(paper_scale):
     assert steps["mid0.2_N100"] == 80 and steps["full_rl_N954"] == 954 and len(compute.arms) == 37
 
 
+def test_the_small_scale_runs_the_arms_its_findings_need():
+    """The arms its findings read, and one arm per study checked against verl's schema here, not
+    after hours of runs (every arm of a study shares the profile and the common settings)."""
+    from interplay_verl.findings import FINDINGS
+
+    composed = {}
+    for name in STUDIES:
+        study = read_study(study_path(name), "small")
+        claim, checks = FINDINGS[study.findings[0]](study, 16)
+        needed = {arm for c in checks for arm, _ in (c.after, c.before)}
+        assert needed <= {a.name for a in study.arms}, name
+        study.arms = [a for a in study.arms if a.name in ("mid0.8_N48", "f1_b0.01_rlB", "edge", "process0.8")]
+        composed.update(compose(study, environ={}))
+    for arm, cfg in composed.items():
+        assert (cfg.evaluate.per_op, cfg.evaluate.n_samples, cfg.model.size) == (24, 16, "1.2m"), arm
+        assert cfg.rl.steps == (10 if arm == "mid0.8_N48" else 48), arm
+    mid = composed["mid0.8_N48"]
+    assert mid.midtrain.overrides[-3:] == ["trainer.total_training_steps=800", "trainer.save_freq=16",
+                                           "trainer.max_ckpt_to_keep=null"]
+    assert "optim.lr=1e-3" in mid.midtrain.overrides  # the profile's own, kept (appended to, not replaced)
+    assert (mid.rl.start_step, mid.rl.steps) == (640, 10)  # 0.8 of the run at the largest budget, 0.2 of it RL
+
+
 def test_our_arms_differ_from_their_paper_arm_only_where_they_say(paper_scale):
     checked = 0
     for name, study in paper_scale.items():
