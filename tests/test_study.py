@@ -219,10 +219,10 @@ def test_the_small_scale_runs_the_arms_its_findings_need():
         assert (cfg.evaluate.per_op, cfg.evaluate.n_samples, cfg.model.size) == (24, 16, "1.2m"), arm
         assert cfg.rl.steps == (10 if arm == "mid0.8_N48" else 48), arm
     mid = composed["mid0.8_N48"]
-    assert mid.midtrain.overrides[-3:] == ["trainer.total_training_steps=800", "trainer.save_freq=16",
+    assert mid.midtrain.overrides[-3:] == ["trainer.total_training_steps=1360", "trainer.save_freq=40",
                                            "trainer.max_ckpt_to_keep=null"]
     assert "optim.lr=1e-3" in mid.midtrain.overrides  # the profile's own, kept (appended to, not replaced)
-    assert (mid.rl.start_step, mid.rl.steps) == (640, 10)  # 0.8 of the run at the largest budget, 0.2 of it RL
+    assert (mid.rl.start_step, mid.rl.steps) == (1080, 10)  # 0.8 of the run (1,088) on a save point, then 0.2 RL
 
 
 def test_our_arms_differ_from_their_paper_arm_only_where_they_say(paper_scale):
