@@ -26,7 +26,6 @@ subset; an evaluation that cannot be paired) is listed as not run, with the reas
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -220,26 +219,16 @@ FINDINGS: dict[str, Callable[..., tuple[str, list[Check]]]] = {
     "compute_allocation": compute_allocation, "process_reward": process_reward}
 
 
-def _evaluation_dir(arm_dir: str, checkpoint: str) -> str:
-    return os.path.join(arm_dir, "eval_base") if checkpoint == "base" else os.path.join(arm_dir, "evaluate", checkpoint)
-
-
 def check_findings(study, arm_dirs: dict[str, str], kmax: int) -> list[dict]:
     """Every finding the study names, measured on its arms' evaluation samples."""
-    import pandas as pd
-    import pyarrow.parquet as pq
+    from interplay_verl.study_report import evaluation_dir
 
     cache: dict[tuple[str, str], Any] = {}
 
     def samples_of(arm: str, checkpoint: str):
         if (arm, checkpoint) not in cache:
-            path = os.path.join(_evaluation_dir(arm_dirs[arm], checkpoint), "samples.parquet") if arm in arm_dirs else ""
-            if os.path.exists(path):
-                have = set(pq.read_schema(path).names)
-                wanted = ["id", "op", "context", "outcome", "verified", *ERRORS, "reward_error"]
-                cache[arm, checkpoint] = pd.read_parquet(path, columns=[c for c in wanted if c in have])
-            else:
-                cache[arm, checkpoint] = None
+            cache[arm, checkpoint] = None if arm not in arm_dirs else intervals.load_samples(
+                evaluation_dir(arm_dirs[arm], checkpoint), extra=("context", *ERRORS, "reward_error"))
         return cache[arm, checkpoint]
 
     out = []

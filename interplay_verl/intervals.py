@@ -55,12 +55,17 @@ def paired_change(before: dict, after: dict, **kwargs) -> dict:
             "problems": len(ids), "beyond_noise": bool(lo > 0 or hi < 0)}
 
 
-def load_samples(directory: str):
-    """An evaluation directory's ``samples.parquet``, or None (older outputs have only the report)."""
+def load_samples(directory: str, extra: Sequence[str] = ()):
+    """An evaluation directory's ``samples.parquet``, or None (older outputs have only the report);
+    ``extra`` columns (context, error counts) are read where the file has them."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     path = os.path.join(directory, "samples.parquet")
-    return pd.read_parquet(path, columns=["id", "op", "outcome", "verified"]) if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    have = set(pq.read_schema(path).names) if extra else set()
+    return pd.read_parquet(path, columns=["id", "op", "outcome", "verified", *(c for c in extra if c in have)])
 
 
 def in_ops(samples, lo: Optional[int] = None, hi: Optional[int] = None):

@@ -25,8 +25,13 @@ from interplay_verl.atomic import atomic_write_text
 from interplay_verl.metrics import at_k, relative_splits, split_entry
 
 
+def evaluation_dir(arm_dir: str, checkpoint: str) -> str:
+    """Where an arm's evaluation of ``checkpoint`` (base, mid, rl) lives."""
+    return os.path.join(arm_dir, "eval_base") if checkpoint == "base" else os.path.join(arm_dir, "evaluate", checkpoint)
+
+
 def _report(arm_dir: str, checkpoint: str) -> dict | None:
-    path = os.path.join(arm_dir, *(("eval_base",) if checkpoint == "base" else ("evaluate", checkpoint)), "report.json")
+    path = os.path.join(evaluation_dir(arm_dir, checkpoint), "report.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -67,7 +72,7 @@ def passk_by_op(study, arm_dirs: dict[str, str], out: str) -> dict:
             if report is None:
                 continue
             if checkpoint == "base":
-                real = os.path.realpath(os.path.join(arm_dirs[arm.name], "eval_base"))
+                real = os.path.realpath(evaluation_dir(arm_dirs[arm.name], "base"))
                 if real in bases:
                     continue
                 label = bases[real] = "base" if not bases else f"base of {arm.name}"
