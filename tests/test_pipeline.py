@@ -305,7 +305,23 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
     assert (out / "report" / "comparison.md").exists() and (out / "report" / "comparison.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "pipeline" and manifest["last_run"]["peak_rss_gb"] > 0
+    # what the first launch's stages cost is kept in their records: the second launch reports them too
+    costs, ran = manifest["last_run"]["stages"], manifest["last_run"]["seconds"]
+    assert set(done) <= set(costs) and not set(done) & set(ran) and "rl" in ran
+    assert all(costs[s]["peak_rss_gb"] > 0 and costs[s]["seconds"] >= 0 for s in costs)
 
+
+
+def test_peak_memory_is_kept_per_stage():
+    from interplay_verl.pipeline.runner import PeakMemory
+
+    with PeakMemory(interval=600) as memory:  # samples at each lap only: no timing in the test
+        memory.lap()
+        block = bytearray(b"\x01") * (300 * 2 ** 20)  # written, so resident
+        held = memory.lap()
+        del block
+        after = memory.lap()
+    assert held - after >= 0.25 and memory.peak / 2 ** 30 >= held
 
 
 def test_a_store_keeps_stages_by_key_and_links_follow_the_current_one(tmp_path):

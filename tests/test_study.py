@@ -225,6 +225,28 @@ def test_the_small_scale_runs_the_arms_its_findings_need():
     assert (mid.rl.start_step, mid.rl.steps) == (1080, 10)  # 0.8 of the run (1,088) on a save point, then 0.2 RL
 
 
+def test_report_only_reads_the_finished_arms_and_runs_nothing(tmp_path, capsys):
+    """A study part way through: one arm evaluated, the other not started."""
+    import pandas as pd
+
+    from interplay_verl.pipeline.study import main
+
+    out = tmp_path / "study"
+    for sub, solved in (("eval_base", 0), (os.path.join("evaluate", "rl"), 1)):
+        rows = [{"id": f"{op}-p{i}", "op": op, "context": "zoo", "outcome": solved * (s == 0), "verified": 0}
+                for op in (5, 6, 7, 8) for i in range(10) for s in range(2)]
+        os.makedirs(out / "arms" / "edge" / sub)
+        pd.DataFrame(rows).to_parquet(out / "arms" / "edge" / sub / "samples.parquet")
+    assert main([study_path("extrapolation"), "--scale", "smoke", "--out", str(out), "--report-only"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["report"] == str(out / "report" / "report.md")
+    assert sorted(os.listdir(out)) == ["arms", "report"] and os.listdir(out / "arms") == ["edge"]  # nothing ran
+    found = json.loads((out / "report" / "report.json").read_text())["findings"][0]
+    ran = [c for c in found["checks"] if c["run"]]
+    assert [(c["after"], c["before"], c["change"], c["holds"]) for c in ran] == [(0.5, 0.0, 0.5, True)]
+    assert found["verdict"] == "inconclusive" and found["notes"][0] == "1 of 6 checks ran"
+
+
 def test_our_arms_differ_from_their_paper_arm_only_where_they_say(paper_scale):
     checked = 0
     for name, study in paper_scale.items():

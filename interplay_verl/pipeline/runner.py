@@ -48,25 +48,36 @@ def stage_keys(cfg) -> dict[str, str]:
 
 
 class PeakMemory:
-    """Peak summed RSS of this process and all its descendants (Ray workers, torchrun ranks), sampled."""
+    """Peak summed RSS of this process and all its descendants (Ray workers, torchrun ranks), sampled:
+    over the whole run (``peak``) and since the last ``lap()`` (one stage's, kept in its record so a
+    resumed run still knows what the stages it skips needed)."""
 
     def __init__(self, interval: float = 1.0):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.interval, self.peak, self._lap_peak, self._stop = interval, 0, 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
+    def _sample(self) -> None:
         import psutil
 
-        me = psutil.Process()
+        me, total = psutil.Process(), 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        self.peak, self._lap_peak = max(self.peak, total), max(self._lap_peak, total)
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            self.peak = max(self.peak, total)
+            self._sample()
             self._stop.wait(self.interval)
+
+    def lap(self) -> float:
+        """Peak GB since the previous lap (or the start), a stage shorter than the interval included;
+        starts the next lap."""
+        self._sample()
+        peak, self._lap_peak = self._lap_peak, 0
+        return round(peak / 2 ** 30, 2)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -122,6 +133,16 @@ class Pipeline:
         with open(path) as f:
             return json.load(f).get("pipeline")
 
+    def stage_costs(self) -> dict[str, dict]:
+        """Seconds and peak GB of every completed stage, from its record: this launch's and earlier
+        ones' (a stage recorded before peaks were kept has none)."""
+        costs = {}
+        for name in STAGES:
+            record = self.recorded(name)
+            if record is not None and record["key"] == self.keys[name]:
+                costs[name] = {"seconds": record.get("seconds"), "peak_rss_gb": record.get("peak_rss_gb")}
+        return costs
+
     def done(self, name: str) -> bool:
         record = self.recorded(name)
         return (record is not None and record["key"] == self.keys[name]) or not STAGES[name].enabled(self.cfg)
@@ -164,16 +185,17 @@ class Pipeline:
                         self.log(f"{name}: {reason}, skipped")
                     continue
                 start = time.time()
+                memory.lap()
                 self.log(f"{name}: starting")
                 STAGES[name].run(self)
                 timings[name] = round(time.time() - start, 1)
                 record_stage(self.path(name), {"stage": name, "key": self.keys[name],
                                                "settings": stage_settings(self.cfg, name),
-                                               "seconds": timings[name]})
+                                               "seconds": timings[name], "peak_rss_gb": memory.lap()})
                 self.log(f"{name}: done in {timings[name]} s")
         self.link_stages()
         summary = {"out": self.out, "seconds": timings, "peak_rss_gb": round(memory.peak / 2 ** 30, 2),
-                   "report": self.path("report", "comparison.md")}
+                   "stages": self.stage_costs(), "report": self.path("report", "comparison.md")}
         write_manifest(self.out, config=as_dict(self.cfg), seed=self.cfg.seed, kind="pipeline", stage_keys=self.keys,
                        last_run=summary)
         return summary

@@ -338,6 +338,25 @@ def plan(study: Study, configs: dict, out: str) -> dict[str, dict]:
     return out_plan
 
 
+def _arm_peak(result: dict) -> float:
+    """The most any stage of the arm held at once, in this launch or an earlier one (its record)."""
+    stage_peaks = [c["peak_rss_gb"] for c in result["stages"].values() if c.get("peak_rss_gb") is not None]
+    return max([result["peak_rss_gb"], *stage_peaks])
+
+
+def report_only(study: Study, configs: dict, out: str) -> dict:
+    """The report from whatever arms have finished, running nothing: a study still running, or one
+    stopped part way, can be read (an arm without its evaluations is missing from the figures and
+    its findings' checks say they were not run)."""
+    from interplay_verl.study_report import write_report
+
+    arms_plan = plan(study, configs, out)
+    figures = write_report(study, {a: p["out"] for a, p in arms_plan.items()}, os.path.join(out, "report"))
+    return {"study": study.name, "scale": study.scale, "out": os.path.abspath(out),
+            "report": os.path.join(os.path.abspath(out), "report", "report.md"),
+            "figures": {name: made["png"] for name, made in figures.items()}}
+
+
 def run_study(study: Study, configs: dict, out: str, store: Optional[str] = None, quiet: bool = False) -> dict:
     from interplay_verl.manifest import write_manifest
     from interplay_verl.pipeline import runner
@@ -355,10 +374,11 @@ def run_study(study: Study, configs: dict, out: str, store: Optional[str] = None
     from interplay_verl.study_report import write_report
 
     figures = write_report(study, {a: arms_plan[a]["out"] for a in results}, os.path.join(out, "report"))
+    arms = {a: {"out": arms_plan[a]["out"], "seconds": results[a]["seconds"], "stages": results[a]["stages"],
+                "peak_rss_gb": _arm_peak(results[a])} for a in results}
     summary = {"study": study.name, "scale": study.scale, "out": os.path.abspath(out), "store": os.path.abspath(store),
-               "figures": {name: made["png"] for name, made in figures.items()},
-               "arms": {a: {"out": arms_plan[a]["out"], "seconds": results[a]["seconds"],
-                            "peak_rss_gb": results[a]["peak_rss_gb"]} for a in results},
+               "figures": {name: made["png"] for name, made in figures.items()}, "arms": arms,
+               "peak_rss_gb": max((arm["peak_rss_gb"] for arm in arms.values()), default=0.0),
                "seconds": round(time.time() - start, 1)}
     write_manifest(out, config={"study": os.path.abspath(study.path), "scale": study.scale, "profile": study.profile,
                                 "arms": {a.name: {"settings": a.settings, "stages": a.stages, "label": a.label}
@@ -381,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting in every arm (repeatable)")
     p.add_argument("--check", action="store_true", help="compose and check every arm, print the plan, run nothing")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the report from the arms finished so far, run nothing (a study running or stopped)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -406,7 +428,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     "config": as_dict(configs[a]) if len(study.arms) == 1 else None}
                 for a, p in arms_plan.items()}}, default=str))
             return 0
-        summary = run_study(study, configs, out, args.store, args.quiet)
+        if args.report_only:
+            summary = report_only(study, configs, out)
+        else:
+            summary = run_study(study, configs, out, args.store, args.quiet)
     except PipelineConfigError as exc:
         from interplay_verl.pipeline.runner import configuration_error
 
