@@ -91,6 +91,8 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     (lambda b: b["arms"]["a"].update({"rl.steps": "{M / 0}"}), r"arms.a.rl.steps: \{M / 0\}: ZeroDivisionError"),
     (lambda b: b["scales"]["smoke"].update(grid={"Q": [1]}), r"scales.smoke.grid: \['Q'\] are not grid variables"),
     (lambda b: b.update(figures=["pie_chart"]), r"figures: unknown figure\(s\) \['pie_chart'\]"),
+    (lambda b: b.update(findings=["rl_is_magic"]),
+     r"findings: unknown finding\(s\) \['rl_is_magic'\]; findings are edge_of_competence, "),
     (lambda b: b["scales"]["smoke"].update(arms=["b"]), r"scales.smoke.arms: \['b'\] are not arms"),
     (lambda b: b.update(grid={"values": {"f": []}, "arms": {"g{f}": {}}}), "grid.values.f: must be a non-empty list"),
 ])

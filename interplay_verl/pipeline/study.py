@@ -161,6 +161,15 @@ def _mapping(path: str, where: str, value: Any) -> dict:
     return value
 
 
+def _registered(path: str, raw: dict, key: str, registry: dict) -> list[str]:
+    """A list of names (figures, findings), each one the project defines."""
+    names = list(raw.get(key) or [])
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise _fail(path, key, f"unknown {key[:-1]}(s) {unknown}; {key} are {', '.join(registry)}")
+    return names
+
+
 def read_study(path: str, scale: str) -> Study:
     """The study at ``path`` for one scale: arms expanded, expressions evaluated (no configuration loaded)."""
     import yaml
@@ -253,18 +262,11 @@ def read_study(path: str, scale: str) -> Study:
     for arm in out:
         if arm.compare_to and arm.compare_to not in names_known:
             raise _fail(path, f"arms.{arm.name}.compare_to", f"{arm.compare_to!r} is not an arm at scale {scale}")
+    from interplay_verl.findings import FINDINGS
     from interplay_verl.study_report import FIGURES
 
-    figures = list(raw.get("figures") or [])
-    unknown = [f for f in figures if f not in FIGURES]
-    if unknown:
-        raise _fail(path, "figures", f"unknown figure(s) {unknown}; figures are {', '.join(FIGURES)}")
-    from interplay_verl.findings import FINDINGS
-
-    findings = list(raw.get("findings") or [])
-    unknown = [f for f in findings if f not in FINDINGS]
-    if unknown:
-        raise _fail(path, "findings", f"unknown finding(s) {unknown}; findings are {', '.join(FINDINGS)}")
+    figures, findings = (_registered(path, raw, key, registry) for key, registry in
+                         (("figures", FIGURES), ("findings", FINDINGS)))
     return Study(str(raw.get("name") or os.path.splitext(os.path.basename(path))[0]), path,
                  str(raw.get("description", "")), scale, profile, out, figures,
                  _mapping(path, "paper", raw.get("paper")), names, findings=findings)
