@@ -324,6 +324,18 @@ def test_peak_memory_is_kept_per_stage():
     assert held - after >= 0.25 and memory.peak / 2 ** 30 >= held
 
 
+def test_a_runs_summary_has_the_costs_of_stages_done_before(tmp_path):
+    """What a stage cost stays in its record, so a resumed run still reports it."""
+    from interplay_verl.manifest import record_stage
+    from interplay_verl.pipeline import Pipeline
+
+    run = Pipeline(load(os.path.join(PROFILES, "smoke.yaml"), environ={}), out=str(tmp_path / "run"))
+    for name, key in (("eval_sets", run.keys["eval_sets"]), ("data", "another-configuration")):
+        os.makedirs(run.path(name))
+        record_stage(run.path(name), {"stage": name, "key": key, "settings": {}, "seconds": 1.5, "peak_rss_gb": 0.4})
+    assert run.stage_costs() == {"eval_sets": {"seconds": 1.5, "peak_rss_gb": 0.4}}  # data is not this run's
+
+
 def test_a_store_keeps_stages_by_key_and_links_follow_the_current_one(tmp_path):
     from interplay_verl.pipeline import Pipeline
 
