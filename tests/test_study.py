@@ -227,26 +227,50 @@ def test_the_small_scale_runs_the_arms_its_findings_need():
     assert (mid.rl.start_step, mid.rl.steps) == (1080, 10)  # 0.8 of the run (1,088) on a save point, then 0.2 RL
 
 
-def test_report_only_reads_the_finished_arms_and_runs_nothing(tmp_path, capsys):
-    """A study part way through: one arm evaluated, the other not started."""
+def test_report_only_reads_the_finished_stages_and_runs_nothing(tmp_path, capsys):
+    """A study part way through: the edge arm's base evaluated, its RL evaluation still being
+    written, and a link left from an earlier configuration's RL evaluation; the other arm not started."""
     import pandas as pd
 
+    from interplay_verl.manifest import record_stage
     from interplay_verl.pipeline.study import main
 
-    out = tmp_path / "study"
-    for sub, solved in (("eval_base", 0), (os.path.join("evaluate", "rl"), 1)):
+    out, study = tmp_path / "study", read_study(study_path("extrapolation"), "smoke")
+    keys = plan(study, compose(study, environ={}), str(out))["edge"]["keys"]
+
+    def stage(name: str, key: str, sub: str, solved: int, finished: bool = True) -> str:
+        where = out / "stages" / f"{name}-{key}"
         rows = [{"id": f"{op}-p{i}", "op": op, "context": "zoo", "outcome": solved * (s == 0), "verified": 0}
                 for op in (5, 6, 7, 8) for i in range(10) for s in range(2)]
-        os.makedirs(out / "arms" / "edge" / sub)
-        pd.DataFrame(rows).to_parquet(out / "arms" / "edge" / sub / "samples.parquet")
-    assert main([study_path("extrapolation"), "--scale", "smoke", "--out", str(out), "--report-only"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["report"] == str(out / "report" / "report.md")
-    assert sorted(os.listdir(out)) == ["arms", "report"] and os.listdir(out / "arms") == ["edge"]  # nothing ran
-    found = json.loads((out / "report" / "report.json").read_text())["findings"][0]
-    ran = [c for c in found["checks"] if c["run"]]
+        os.makedirs(where / sub)
+        pd.DataFrame(rows).to_parquet(where / sub / "samples.parquet")
+        if finished:
+            record_stage(str(where), {"stage": name, "key": key, "settings": {}, "seconds": 1.0})
+        return str(where)
+
+    def report() -> dict:
+        assert main([study_path("extrapolation"), "--scale", "smoke", "--out", str(out), "--report-only"]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["report"] == str(out / "report" / "report.md")
+        return json.loads((out / "report" / "report.json").read_text())["findings"][0]
+
+    stage("eval_base", keys["eval_base"], "", 0)
+    old = stage("evaluate", "an-earlier-configuration", "rl", 1)
+    os.makedirs(out / "arms" / "edge")
+    os.symlink(os.path.relpath(old, out / "arms" / "edge"), out / "arms" / "edge" / "evaluate")
+    stage("evaluate", keys["evaluate"], "rl", 1, finished=False)
+    found = report()
+    assert not any(c["run"] for c in found["checks"]) and found["notes"][0] == "0 of 6 checks ran"
+    arm = out / "arms" / "edge"
+    assert sorted(os.listdir(arm)) == ["eval_base"]  # the earlier configuration's link is gone
+    assert os.path.realpath(arm / "eval_base") == str(out / "stages" / f"eval_base-{keys['eval_base']}")
+    assert os.listdir(out / "arms" / "edge_ours") == ["eval_base"]  # not started, but it shares the base
+    assert sorted(os.listdir(out)) == ["arms", "report", "stages"] and len(os.listdir(out / "stages")) == 3  # ran nothing
+
+    record_stage(str(out / "stages" / f"evaluate-{keys['evaluate']}"),
+                 {"stage": "evaluate", "key": keys["evaluate"], "settings": {}, "seconds": 1.0})
+    ran = [c for c in report()["checks"] if c["run"]]  # the RL evaluation finished: now it is read
     assert [(c["after"], c["before"], c["change"], c["holds"]) for c in ran] == [(0.5, 0.0, 0.5, True)]
-    assert found["verdict"] == "inconclusive" and found["notes"][0] == "1 of 6 checks ran"
 
 
 def test_our_arms_differ_from_their_paper_arm_only_where_they_say(paper_scale):

@@ -54,18 +54,24 @@ class PeakMemory:
 
     def __init__(self, interval: float = 1.0):
         self.interval, self.peak, self._lap_peak, self._stop = interval, 0, 0, threading.Event()
+        # a sample taken while a lap ended counts for the run, not for the next lap
+        self._lock, self._laps = threading.Lock(), 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
         import psutil
 
+        lap = self._laps
         me, total = psutil.Process(), 0
         for proc in [me, *me.children(recursive=True)]:
             try:
                 total += proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
-        self.peak, self._lap_peak = max(self.peak, total), max(self._lap_peak, total)
+        with self._lock:
+            self.peak = max(self.peak, total)
+            if lap == self._laps:
+                self._lap_peak = max(self._lap_peak, total)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -76,7 +82,8 @@ class PeakMemory:
         """Peak GB since the previous lap (or the start), a stage shorter than the interval included;
         starts the next lap."""
         self._sample()
-        peak, self._lap_peak = self._lap_peak, 0
+        with self._lock:
+            peak, self._lap_peak, self._laps = self._lap_peak, 0, self._laps + 1
         return round(peak / 2 ** 30, 2)
 
     def __enter__(self) -> PeakMemory:
@@ -104,13 +111,19 @@ class Pipeline:
             return os.path.join(self.store, f"{parts[0]}-{self.keys[parts[0]]}", *parts[1:])
         return os.path.join(self.out, *parts)
 
-    def link_stages(self) -> None:
-        """``<out>/<stage>`` -> the shared stage directory, for reading a run as if it were alone."""
+    def link_stages(self, finished_only: bool = False) -> None:
+        """``<out>/<stage>`` -> the shared stage directory, for reading a run as if it were alone.
+        ``finished_only`` (reading a run still going, or stopped): only the stages complete under
+        the current settings, and no link left to any other (an earlier configuration's stage)."""
         if not self.store:
             return
         os.makedirs(self.out, exist_ok=True)
         for name in STAGES:
             link, target = os.path.join(self.out, name), self.path(name)
+            if finished_only and not (self.recorded(name) or {}).get("key") == self.keys[name]:
+                if os.path.islink(link):
+                    os.unlink(link)
+                continue
             if not os.path.isdir(target):
                 continue
             relative = os.path.relpath(target, self.out)

@@ -346,13 +346,18 @@ def _arm_peak(result: dict) -> float:
     return max([result["peak_rss_gb"], *stage_peaks])
 
 
-def report_only(study: Study, configs: dict, out: str) -> dict:
-    """The report from whatever arms have finished, running nothing: a study still running, or one
-    stopped part way, can be read (an arm without its evaluations is missing from the figures and
-    its findings' checks say they were not run)."""
+def report_only(study: Study, configs: dict, out: str, store: Optional[str] = None) -> dict:
+    """The report from whatever stages have finished, running nothing: a study still running, or one
+    stopped part way, can be read. Each arm's links are brought up to date first, to the stages
+    complete under its current settings only (an arm without its evaluations is missing from the
+    figures, and its findings' checks say they were not run)."""
+    from interplay_verl.pipeline.runner import Pipeline
     from interplay_verl.study_report import write_report
 
+    store = store or os.path.join(out, "stages")
     arms_plan = plan(study, configs, out)
+    for arm, entry in arms_plan.items():
+        Pipeline(configs[arm], out=entry["out"], store=store).link_stages(finished_only=True)
     figures = write_report(study, {a: p["out"] for a, p in arms_plan.items()}, os.path.join(out, "report"))
     return {"study": study.name, "scale": study.scale, "out": os.path.abspath(out),
             "report": os.path.join(os.path.abspath(out), "report", "report.md"),
@@ -404,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one setting in every arm (repeatable)")
     p.add_argument("--check", action="store_true", help="compose and check every arm, print the plan, run nothing")
     p.add_argument("--report-only", action="store_true",
-                   help="write the report from the arms finished so far, run nothing (a study running or stopped)")
+                   help="write the report from the stages finished so far, run nothing (a study running or stopped)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -431,7 +436,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 for a, p in arms_plan.items()}}, default=str))
             return 0
         if args.report_only:
-            summary = report_only(study, configs, out)
+            summary = report_only(study, configs, out, args.store)
         else:
             summary = run_study(study, configs, out, args.store, args.quiet)
     except PipelineConfigError as exc:
