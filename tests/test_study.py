@@ -83,6 +83,20 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     assert paper.arms[0].settings["filter.ops"] == "11-14" and paper.vars == {"M": 10}
 
 
+def test_a_scales_common_settings_come_after_the_files_and_before_the_arms(tmp_path):
+    body = minimal(common={"rl.variant": "outcome", "rl.overrides+": ["a=1"]})
+    body["arms"]["a"].update({"rl.variant": "strict"})
+    body["arms"]["b"] = {"filter.ops": "2-4"}
+    body["scales"]["smoke"]["common"] = {"evaluate.splits": ["2-{M}", "{M + 1}-{M + 4}"], "rl.variant": "gated",
+                                         "rl.overrides+": ["b=2"]}
+    study = read_study(write_study(tmp_path, body), "smoke")
+    a, b = study.arms
+    assert a.settings["evaluate.splits"] == b.settings["evaluate.splits"] == ["2-4", "5-8"]
+    assert (a.settings["rl.variant"], b.settings["rl.variant"]) == ("strict", "gated")
+    assert b.settings["rl.overrides+"] == ["a=1", "b=2"]  # appended to, as an arm's own appends are
+    assert a.own == ["filter.ops", "rl.variant"]  # the scale's settings are not the arm's own
+
+
 @pytest.mark.parametrize("change,message", [
     (lambda b: b.update(arm={"x": 1}), r"top level: unknown key\(s\) \['arm'\]"),
     (lambda b: b["arms"]["a"].update(stages=["pretrain", "finetune"]), r"arms.a.stages: unknown stage\(s\) \['finetune'\]"),
@@ -90,6 +104,8 @@ def test_arms_expand_over_common_grid_and_scale(tmp_path):
     (lambda b: b["arms"]["a"].update({"filter.ops": "{K}"}), r"arms.a.filter.ops: \{K\}: unknown name 'K'"),
     (lambda b: b["arms"]["a"].update({"rl.steps": "{M / 0}"}), r"arms.a.rl.steps: \{M / 0\}: ZeroDivisionError"),
     (lambda b: b["scales"]["smoke"].update(grid={"Q": [1]}), r"scales.smoke.grid: \['Q'\] are not grid variables"),
+    (lambda b: b["scales"]["smoke"].update(common={"rl.steps": "{K}"}), r"scales.smoke.common.rl.steps: \{K\}: unknown"),
+    (lambda b: b["scales"]["smoke"].update(settings={}), r"scales.smoke: needs `profile` and may have vars, grid, arms, common"),
     (lambda b: b.update(figures=["pie_chart"]), r"figures: unknown figure\(s\) \['pie_chart'\]"),
     (lambda b: b.update(findings=["rl_is_magic"]),
      r"findings: unknown finding\(s\) \['rl_is_magic'\]; findings are edge_of_competence, "),

@@ -188,12 +188,15 @@ def read_study(path: str, scale: str) -> Study:
     if scale not in scales:
         raise _fail(path, "scales", f"no scale {scale!r}; this study defines {sorted(scales)}")
     entry = _mapping(path, f"scales.{scale}", scales[scale])
-    bad = sorted(set(entry) - {"profile", "vars", "grid", "arms"})
+    bad = sorted(set(entry) - {"profile", "vars", "grid", "arms", "common"})
     if bad or "profile" not in entry:
-        raise _fail(path, f"scales.{scale}", f"needs `profile` and may have vars, grid, arms (got {sorted(entry)})")
+        raise _fail(path, f"scales.{scale}", f"needs `profile` and may have vars, grid, arms, common "
+                                             f"(got {sorted(entry)})")
     profile = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), entry["profile"]))
     names = dict(_mapping(path, f"scales.{scale}.vars", entry.get("vars")))
     common = _mapping(path, "common", raw.get("common"))
+    # settings only this scale's arms take (after the file's common ones, before each arm's own)
+    scale_common = _mapping(path, f"scales.{scale}.common", entry.get("common"))
     arms: dict[str, dict] = {}
     for name, body in _mapping(path, "arms", raw.get("arms")).items():
         arms[str(name)] = (f"arms.{name}", _mapping(path, f"arms.{name}", body), {})
@@ -240,11 +243,12 @@ def read_study(path: str, scale: str) -> Study:
         scope = {**names, **point}
         settings: dict[str, Any] = {}
         stages, label, compare_to = [], name, ""
-        for key, value in [*common.items(), *body.items()]:
+        layers = [("common", common), (f"scales.{scale}.common", scale_common), (where, body)]
+        for place, key, value in [(place, k, v) for place, layer in layers for k, v in layer.items()]:
             try:
                 value = substitute(value, scope)
             except ValueError as exc:
-                raise _fail(path, f"{where}.{key}", str(exc)) from None
+                raise _fail(path, f"{place}.{key}", str(exc)) from None
             if key == "stages":
                 stages = _stages(path, f"{where}.stages", value)
             elif key == "label":
