@@ -232,8 +232,20 @@ def study_lines(panels: dict[str, dict[str, list[tuple[float, float]]]], path: s
     return _save(fig, path)
 
 
-def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str, title: str) -> str:
-    """Per reward (line colour): each error type per rollout, and outcome minus verified, over RL steps."""
+def trailing_mean(values: list[float], window: int) -> list[float]:
+    """The mean of each value and the ``window - 1`` before it (fewer at the start): a step's
+    batch is a handful of prompts, so one step's error rate is mostly which prompts it drew."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], path: str, title: str,
+                        window: int = 8) -> str:
+    """Per reward (line colour): each error type per rollout, and outcome minus verified, over RL
+    steps: each step faint, the mean of the last ``window`` steps solid."""
     plt = _plt()
     keys = sorted({key for arm in curves.values() for key in arm})
     if not keys:  # no arm logged its reward components (e.g. arms that stopped before RL)
@@ -246,8 +258,10 @@ def study_reward_curves(curves: dict[str, dict[str, list[tuple[int, float]]]], p
     for ax, key in zip(axes[0], keys):
         for j, (label, arm) in enumerate(curves.items()):
             if key in arm:
-                ax.plot([s for s, _ in arm[key]], [v for _, v in arm[key]], marker=".", color=f"C{j}", label=label, lw=1)
-        ax.set(title=key, xlabel="RL step")
+                steps, values = [s for s, _ in arm[key]], [v for _, v in arm[key]]
+                ax.plot(steps, values, color=f"C{j}", lw=0.6, alpha=0.3)
+                ax.plot(steps, trailing_mean(values, window), color=f"C{j}", label=label, lw=1.6)
+        ax.set(title=key, xlabel=f"RL step (solid: mean of the last {window})")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)

@@ -408,3 +408,15 @@ def test_context_at_smoke_scale_draws_transfer(tmp_path, store):
     assert [(r["arm"], r["checkpoint"]) for r in rows] == [("f1_b0.01_rlB", "base"), ("f1_b0.01_rlB", "rl")]
     assert [r["share"] for r in rows] == ["0.01", "0.01"]  # B's share in pre-training
     assert rows[1]["line"] == "family 1, RL school, outcome"
+
+
+def test_reward_curves_draw_each_step_and_a_trailing_mean(tmp_path):
+    from PIL import Image
+
+    from interplay_verl.plots import study_reward_curves, trailing_mean
+
+    assert trailing_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert trailing_mean([2.0, 4.0], 8) == [2.0, 3.0]  # fewer than the window at the start
+    curves = {"outcome": {"missing": [(s, s % 3) for s in range(1, 21)]}}
+    png = study_reward_curves(curves, str(tmp_path / "r.png"), "t", window=4)
+    assert Image.open(png).size[0] > 200
