@@ -117,6 +117,10 @@ def verdict(checks: list[Check]) -> tuple[str, list[str]]:
     on_outcome = sum(r["kind"] == "outcome" for r in ran)
     if on_outcome:
         notes.append(f"{on_outcome} of them read on outcome, verified being at the floor")
+    bounds = sorted({r["bound"] for r in ran if r.get("bound")})
+    if bounds:
+        silent = sum(bool(r.get("bound")) for r in ran)
+        notes.append(f"{silent} of them say nothing, at the {' or '.join(bounds)}")
     return word, notes
 
 

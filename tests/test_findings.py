@@ -124,6 +124,14 @@ def test_a_verdict_says_when_it_rests_on_outcome():
     assert F.verdict(checks) == ("reproduced in direction", ["1 of them read on outcome, verified being at the floor"])
 
 
+
+def test_a_verdict_says_how_many_checks_said_nothing():
+    checks = [check("down", result={"run": True, "holds": False, "kind": "errors", "bound": None}),
+              check("up", result={"run": True, "holds": None, "kind": "verified", "bound": "floor"}),
+              check("up", result={"run": True, "holds": None, "kind": "verified", "bound": "floor"})]
+    assert F.verdict(checks) == ("not reproduced", ["2 of them say nothing, at the floor"])
+
+
 @pytest.mark.parametrize("name", ["extrapolation", "context", "compute", "reward"])
 @pytest.mark.parametrize("scale", ["tiny", "small", "paper"])
 def test_every_check_names_arms_of_its_study(name, scale):
