@@ -117,10 +117,9 @@ def verdict(checks: list[Check]) -> tuple[str, list[str]]:
     on_outcome = sum(r["kind"] == "outcome" for r in ran)
     if on_outcome:
         notes.append(f"{on_outcome} of them read on outcome, verified being at the floor")
-    bounds = sorted({r["bound"] for r in ran if r.get("bound")})
-    if bounds:
-        silent = sum(bool(r.get("bound")) for r in ran)
-        notes.append(f"{silent} of them say nothing, at the {' or '.join(bounds)}")
+    at_bound = [r["bound"] for r in ran if r.get("bound")]
+    if at_bound:
+        notes.append(f"{len(at_bound)} of them say nothing, at the {' or '.join(sorted(set(at_bound)))}")
     return word, notes
 
 

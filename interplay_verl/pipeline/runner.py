@@ -120,7 +120,7 @@ class Pipeline:
         os.makedirs(self.out, exist_ok=True)
         for name in STAGES:
             link, target = os.path.join(self.out, name), self.path(name)
-            if finished_only and not (self.recorded(name) or {}).get("key") == self.keys[name]:
+            if finished_only and self.completed(name) is None:
                 if os.path.islink(link):
                     os.unlink(link)
                 continue
@@ -146,19 +146,19 @@ class Pipeline:
         with open(path) as f:
             return json.load(f).get("pipeline")
 
+    def completed(self, name: str) -> Optional[dict]:
+        """The stage's record if it was completed under the current settings (its key), else None."""
+        record = self.recorded(name)
+        return record if record is not None and record["key"] == self.keys[name] else None
+
     def stage_costs(self) -> dict[str, dict]:
         """Seconds and peak GB of every completed stage, from its record: this launch's and earlier
         ones' (a stage recorded before peaks were kept has none)."""
-        costs = {}
-        for name in STAGES:
-            record = self.recorded(name)
-            if record is not None and record["key"] == self.keys[name]:
-                costs[name] = {"seconds": record.get("seconds"), "peak_rss_gb": record.get("peak_rss_gb")}
-        return costs
+        return {name: {"seconds": record.get("seconds"), "peak_rss_gb": record.get("peak_rss_gb")}
+                for name in STAGES if (record := self.completed(name)) is not None}
 
     def done(self, name: str) -> bool:
-        record = self.recorded(name)
-        return (record is not None and record["key"] == self.keys[name]) or not STAGES[name].enabled(self.cfg)
+        return self.completed(name) is not None or not STAGES[name].enabled(self.cfg)
 
     def check_markers(self) -> None:
         """A stage made with other settings stops the run before anything is redone or mixed."""
