@@ -119,6 +119,7 @@ def grpo(learnable, out, steps: int = STEPS, reward_path: str = "", sync: bool =
             verl["ref"]["log_prob_micro_batch_size_per_gpu"]] == [64, 64, 64]
     with open(os.path.join(out, "train-00.log")) as f:
         assert "TaskRunnerV1" in f.read()  # verl's default V1 trainer, not the deprecated one
+    assert os.path.exists(os.path.join(out, "hydra", "train-00", ".hydra", "overrides.yaml"))  # not outputs/<date>/
     return result, {m["step"]: m["data"] for m in read_metrics(os.path.join(out, "metrics", "run-00.jsonl"))}
 
 

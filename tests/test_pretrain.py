@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from interplay_verl.corpus import build
 from interplay_verl.problems.generate import main as generate_main
-from interplay_verl.train.launch import StageConfigError, check_overrides
+from interplay_verl.train.launch import StageConfigError, check_overrides, hydra_run_dir
 from interplay_verl.train.pretrain import load_config
 from interplay_verl.train.stage import metric_curve as loss_curve
 from interplay_verl.train.pretrain import main as pretrain_main
@@ -161,3 +161,8 @@ def test_paper_config_matches_spec():
     assert (cfg["optim.lr"], cfg["optim.lr"] * cfg["optim.min_lr_ratio"]) == (2e-4, pytest.approx(3e-5))
     assert (cfg["optim.lr_warmup_steps_ratio"], cfg["optim.weight_decay"], cfg["optim.clip_grad"]) == (0.05, 0.1, 1.0)
     assert cfg["optim.lr_scheduler_type"] == "cosine" and cfg["engine.dtype"] == "bfloat16"
+
+
+def test_hydra_output_goes_to_the_stage_unless_the_command_names_a_place():
+    assert hydra_run_dir(["trainer.seed=1"], "/s/hydra/train-00") == ["hydra.run.dir=/s/hydra/train-00"]
+    assert hydra_run_dir(["trainer.seed=1", "hydra.run.dir=/mine"], "/s/hydra/train-00") == []  # the user's wins

@@ -16,12 +16,16 @@ STEPS = 20
 
 
 @pytest.mark.parametrize("nproc", [1, 2])
-def test_sft_trainer_learns_and_exports_hf_checkpoint(tiny_model, tmp_path, nproc):
+def test_sft_trainer_learns_and_exports_hf_checkpoint(tiny_model, tmp_path, nproc, monkeypatch):
     train = write_toy_sft_parquet(str(tmp_path / "train.parquet"), 320, seed=1)
     val = write_toy_sft_parquet(str(tmp_path / "val.parquet"), 32, seed=2)
     out = tmp_path / "sft"
     cmd = launch.sft_command(tiny_sft_overrides(tiny_model, train, val, str(out), STEPS), "cpu", nproc=nproc)
+    out.mkdir()
+    monkeypatch.chdir(out)  # Hydra's default would write its output to out/outputs/<date>/<time>/
     logged = launch.run_stage("SFT", cmd, "cpu", str(out), timeout=600)
+    # Hydra's own output (composed config, log) is in the stage, not outputs/<date>/ where it ran
+    assert (out / "hydra" / "train" / ".hydra" / "config.yaml").exists() and not (out / "outputs").exists()
 
     losses = [m["data"]["train/loss"] for m in logged if "train/loss" in m["data"]]
     assert len(losses) == STEPS

@@ -126,6 +126,13 @@ def read_metrics(path: str) -> list[dict]:
     return out
 
 
+def hydra_run_dir(cmd: Sequence[str], path: str) -> list[str]:
+    """The override that puts a verl trainer's Hydra output (the composed config, its own log) in
+    ``path``. Without it every launch leaves ``outputs/<date>/<time>/`` in the caller's working
+    directory, beside (or inside) the user's own outputs. An explicit ``hydra.run.dir`` wins."""
+    return [] if any(str(c).startswith("hydra.run.dir=") for c in cmd) else [f"hydra.run.dir={path}"]
+
+
 def run_stage(name: str, cmd: Sequence[str], device: Device, stage_dir: str, extra_env: Optional[dict] = None,
               timeout: Optional[float] = None, metrics_name: str = "metrics.jsonl",
               log_name: str = "train.log") -> list[dict]:
@@ -136,6 +143,7 @@ def run_stage(name: str, cmd: Sequence[str], device: Device, stage_dir: str, ext
     """
     log, metrics = os.path.join(stage_dir, log_name), os.path.join(stage_dir, metrics_name)
     os.makedirs(os.path.dirname(metrics), exist_ok=True)
+    cmd = [*cmd, *hydra_run_dir(cmd, os.path.join(stage_dir, "hydra", os.path.splitext(log_name)[0]))]
     proc = run(cmd, device, log_path=log, timeout=timeout, extra_env={"VERL_FILE_LOGGER_PATH": metrics, **(extra_env or {})})
     if proc.returncode != 0:
         with open(log) as f:
