@@ -1,0 +1,37 @@
+"""benchmarks/suite_times.py: the suite's time per module and its slowest tests, from pytest's JUnit file."""
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def suite_times():
+    spec = importlib.util.spec_from_file_location("suite_times", os.path.join(ROOT, "benchmarks", "suite_times.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_times_add_up_per_module(suite_times, tmp_path, capsys):
+    junit = tmp_path / "junit.xml"
+    junit.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
+                     '<testcase classname="tests.test_grpo" name="test_a" time="120.5"/>'
+                     '<testcase classname="tests.test_grpo" name="test_b" time="30"/>'
+                     '<testcase classname="tests.test_study" name="test_c[x]" time="49.5"/>'
+                     '</testsuite></testsuites>')
+    summary = suite_times.main([str(junit), "--top", "2"])
+    assert summary == {"tests": 3, "seconds": 200.0, "modules": {"test_grpo": 150.5, "test_study": 49.5}}
+    out = capsys.readouterr().out
+    assert json.loads(out.strip().splitlines()[-1]) == summary
+    assert "test_grpo::test_a" in out and "60.2%" in out and "test_grpo::test_b" not in out  # the top 2 only
+
+
+def test_a_missing_file_says_how_to_make_one(suite_times, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        suite_times.main([str(tmp_path / "none.xml")])
+    assert "run the tests with --junitxml=" in capsys.readouterr().err
