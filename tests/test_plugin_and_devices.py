@@ -133,3 +133,24 @@ def test_sft_overrides_compose_with_verls_config(device):
     cfg = _compose("sft_trainer_engine", verl_overrides(device, "sft", n_workers=2))
     assert cfg.engine.strategy == "fsdp2" and cfg.trainer.n_gpus_per_node == 2
     assert cfg.trainer.device == ("cpu" if device == "cpu" else "cuda")
+
+
+def test_a_composition_is_made_once_and_each_caller_gets_its_own_copy(monkeypatch):
+    """A study checks three verl configs per arm, most alike; Hydra composes each only once."""
+    from omegaconf import OmegaConf
+
+    from interplay_verl import devices
+
+    calls = []
+    monkeypatch.setattr(devices, "_COMPOSED", {})
+    compose = devices._compose
+    monkeypatch.setattr(devices, "_compose", lambda *a: calls.append(a) or compose(*a))
+    first = devices.compose_verl_config(["trainer.total_epochs=3"])
+    OmegaConf.update(first, "trainer.total_epochs", 5)  # a caller's change stays its own
+    second = devices.compose_verl_config(["trainer.total_epochs=3"])
+    assert second.trainer.total_epochs == 3 and OmegaConf.is_struct(second) and len(calls) == 1
+    assert OmegaConf.to_yaml(second) == OmegaConf.to_yaml(compose(["trainer.total_epochs=3"], "ppo_trainer", None))
+    assert devices.compose_verl_config(["trainer.total_epochs=4"]).trainer.total_epochs == 4 and len(calls) == 2
+    with pytest.raises(ValueError, match="verl rejects the overrides"):  # a rejection is not kept
+        devices.compose_verl_config(["trainer.no_such_key=1"])
+    assert len(devices._COMPOSED) == 2
