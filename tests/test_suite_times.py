@@ -35,3 +35,19 @@ def test_a_missing_file_says_how_to_make_one(suite_times, tmp_path, capsys):
     with pytest.raises(SystemExit):
         suite_times.main([str(tmp_path / "none.xml")])
     assert "run the tests with --junitxml=" in capsys.readouterr().err
+
+
+def test_against_an_earlier_run_gives_the_ratio_over_the_tests_both_have(suite_times, tmp_path, capsys):
+    def junit(name: str, cases: list) -> str:
+        path = tmp_path / name
+        path.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">' + "".join(
+            f'<testcase classname="tests.{m}" name="{n}" time="{s}"/>' for m, n, s in cases) + "</testsuite></testsuites>")
+        return str(path)
+
+    before = junit("before.xml", [("test_grpo", "test_a", 100), ("test_study", "test_gone", 50)])
+    after = junit("after.xml", [("test_grpo", "test_a", 200), ("test_study", "test_new", 100)])
+    summary = suite_times.main([after, "--against", before])
+    assert summary["against"] == {"seconds_before": 150.0, "seconds_after": 300.0, "ratio": 2.0,
+                                  "common_tests": 1, "common_ratio": 2.0}
+    out = capsys.readouterr().out
+    assert "the 1 tests in both" in out and "test_study" in out
