@@ -27,7 +27,9 @@ from interplay_verl.metrics import at_k, relative_splits, split_entry
 
 def evaluation_dir(arm_dir: str, checkpoint: str) -> str:
     """Where an arm's evaluation of ``checkpoint`` (base, mid, rl) lives."""
-    return os.path.join(arm_dir, "eval_base") if checkpoint == "base" else os.path.join(arm_dir, "evaluate", checkpoint)
+    from interplay_verl.pipeline.stages import evaluation_parts
+
+    return os.path.join(arm_dir, *evaluation_parts(checkpoint))
 
 
 def _report(arm_dir: str, checkpoint: str) -> dict | None:

@@ -243,6 +243,18 @@ def test_the_small_scale_runs_the_arms_its_findings_need():
     assert (mid.rl.start_step, mid.rl.steps) == (1080, 10)  # 0.8 of the run (1,088) on a save point, then 0.2 RL
 
 
+def test_a_report_reads_each_evaluation_where_the_pipeline_writes_it(tmp_path):
+    from interplay_verl.pipeline import Pipeline
+    from interplay_verl.pipeline.config import load
+    from interplay_verl.pipeline.stages import _evaluation_dir
+    from interplay_verl.study_report import evaluation_dir
+
+    run = Pipeline(load(SMOKE, environ={}), out=str(tmp_path / "arm"))
+    wrote = {name: os.path.relpath(_evaluation_dir(run, name), run.out) for name in ("base", "mid", "rl")}
+    assert wrote == {"base": "eval_base", "mid": "eval_mid", "rl": os.path.join("evaluate", "rl")}
+    assert {name: os.path.relpath(evaluation_dir(run.out, name), run.out) for name in wrote} == wrote
+
+
 def test_report_only_reads_the_finished_stages_and_runs_nothing(tmp_path, capsys):
     """A study part way through: the edge arm's base evaluated, its RL evaluation still being
     written, and a link left from an earlier configuration's RL evaluation; the other arm not started."""

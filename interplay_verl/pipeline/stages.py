@@ -257,8 +257,14 @@ def _evaluate(run, name: str, model: str, target: str) -> None:
                    placement=placement(run), semantics=e.semantics)
 
 
+def evaluation_parts(name: str) -> tuple[str, ...]:
+    """Where the evaluation of checkpoint ``name`` lives in a run (or a study's arm, which links
+    the same names): base and mid are stages of their own, so arms that share them share them."""
+    return {"base": ("eval_base",), "mid": ("eval_mid",)}.get(name) or ("evaluate", name)
+
+
 def _evaluation_dir(run, name: str) -> str:
-    return {"base": run.path("eval_base"), "mid": run.path("eval_mid")}.get(name) or run.path("evaluate", name)
+    return run.path(*evaluation_parts(name))
 
 
 def eval_base(run) -> None:
