@@ -27,9 +27,13 @@ from interplay_verl.metrics import at_k, relative_splits, split_entry
 
 def evaluation_dir(arm_dir: str, checkpoint: str) -> str:
     """Where an arm's evaluation of ``checkpoint`` (base, mid, rl) lives."""
-    from interplay_verl.pipeline.stages import evaluation_parts
-
     return os.path.join(arm_dir, *evaluation_parts(checkpoint))
+
+
+def evaluation_parts(checkpoint: str) -> tuple[str, ...]:
+    """The same, inside a run (whose stages an arm links by name); the pipeline writes there. Base
+    and mid are stages of their own, so arms that share them share them."""
+    return {"base": ("eval_base",), "mid": ("eval_mid",)}.get(checkpoint) or ("evaluate", checkpoint)
 
 
 def _report(arm_dir: str, checkpoint: str) -> dict | None:

@@ -257,13 +257,9 @@ def _evaluate(run, name: str, model: str, target: str) -> None:
                    placement=placement(run), semantics=e.semantics)
 
 
-def evaluation_parts(name: str) -> tuple[str, ...]:
-    """Where the evaluation of checkpoint ``name`` lives in a run (or a study's arm, which links
-    the same names): base and mid are stages of their own, so arms that share them share them."""
-    return {"base": ("eval_base",), "mid": ("eval_mid",)}.get(name) or ("evaluate", name)
-
-
 def _evaluation_dir(run, name: str) -> str:
+    from interplay_verl.study_report import evaluation_parts
+
     return run.path(*evaluation_parts(name))
 
 
