@@ -17,14 +17,16 @@ def suite_times():
     return module
 
 
+def junit(path, cases: list) -> str:
+    """A pytest JUnit file of (module, test, seconds) cases."""
+    path.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">' + "".join(
+        f'<testcase classname="tests.{m}" name="{n}" time="{s}"/>' for m, n, s in cases) + "</testsuite></testsuites>")
+    return str(path)
+
+
 def test_times_add_up_per_module(suite_times, tmp_path, capsys):
-    junit = tmp_path / "junit.xml"
-    junit.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
-                     '<testcase classname="tests.test_grpo" name="test_a" time="120.5"/>'
-                     '<testcase classname="tests.test_grpo" name="test_b" time="30"/>'
-                     '<testcase classname="tests.test_study" name="test_c[x]" time="49.5"/>'
-                     '</testsuite></testsuites>')
-    summary = suite_times.main([str(junit), "--top", "2"])
+    cases = [("test_grpo", "test_a", 120.5), ("test_grpo", "test_b", 30), ("test_study", "test_c[x]", 49.5)]
+    summary = suite_times.main([junit(tmp_path / "junit.xml", cases), "--top", "2"])
     assert summary == {"tests": 3, "seconds": 200.0, "modules": {"test_grpo": 150.5, "test_study": 49.5}}
     out = capsys.readouterr().out
     assert json.loads(out.strip().splitlines()[-1]) == summary
@@ -38,14 +40,8 @@ def test_a_missing_file_says_how_to_make_one(suite_times, tmp_path, capsys):
 
 
 def test_against_an_earlier_run_gives_the_ratio_over_the_tests_both_have(suite_times, tmp_path, capsys):
-    def junit(name: str, cases: list) -> str:
-        path = tmp_path / name
-        path.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">' + "".join(
-            f'<testcase classname="tests.{m}" name="{n}" time="{s}"/>' for m, n, s in cases) + "</testsuite></testsuites>")
-        return str(path)
-
-    before = junit("before.xml", [("test_grpo", "test_a", 100), ("test_study", "test_gone", 50)])
-    after = junit("after.xml", [("test_grpo", "test_a", 200), ("test_study", "test_new", 100)])
+    before = junit(tmp_path / "before.xml", [("test_grpo", "test_a", 100), ("test_study", "test_gone", 50)])
+    after = junit(tmp_path / "after.xml", [("test_grpo", "test_a", 200), ("test_study", "test_new", 100)])
     summary = suite_times.main([after, "--against", before])
     assert summary["against"] == {"seconds_before": 150.0, "seconds_after": 300.0, "ratio": 2.0,
                                   "common_tests": 1, "common_ratio": 2.0}
