@@ -6,7 +6,9 @@ question, made from every arm's evaluation and RL metrics:
 - ``passk_by_op``: pass@k (k = 1 .. n) by evaluation op, for each arm's RL checkpoint and its base;
 - ``context_transfer``: pass@1 and pass@k on context B against B's share in pre-training;
 - ``compute_allocation``: pass@1 and pass@k on OOD-edge and OOD-hard against the budget, per allocation;
-- ``reward_errors``: each error type per rollout, and outcome minus verified, over RL steps.
+- ``reward_errors``: each error type per rollout, and outcome minus verified, over RL steps;
+
+and, whatever the figures, ``arm_changes.csv``: each arm's RL checkpoint against its start, per split.
 
 Splits are relative to the run (ID = op 2..M, the pre-training ops; edge M+1..M+4; hard M+5..M+10),
 which at the paper's M = 10 are its fixed 2-10 / 11-14 / 15-20.
@@ -202,6 +204,74 @@ def reward_errors(study, arm_dirs: dict[str, str], out: str) -> dict:
     return {"png": png, "csv": _write_csv(os.path.join(out, "reward_errors.csv"), rows), "rows": len(rows)}
 
 
+MEASURES = (("verified", 1), ("outcome", 1), ("verified", 0), ("outcome", 0))  # k = 0: the report's largest k
+
+
+def _start(arm_dir: str) -> str:
+    """The checkpoint an arm's RL starts from: its mid-training checkpoint when it has one, else the base."""
+    return "mid" if os.path.exists(os.path.join(evaluation_dir(arm_dir, "mid"), "samples.parquet")) else "base"
+
+
+def arm_changes(study, arm_dirs: dict[str, str], out: str) -> dict:
+    """Each arm's RL checkpoint against the checkpoint its RL started from, per split (and per context
+    where the evaluation has several), paired over the same problems with a bootstrap interval.
+
+    The findings compare arms with each other; this table is what each arm's RL did on its own, which
+    is where a finding that fails is explained (RL that moved nothing, or drifted)."""
+    from interplay_verl import intervals
+
+    splits = relative_splits(int(study.vars.get("M", 10)))
+    kmax = _common_kmax(arm_dirs)
+    measures = list(dict.fromkeys((kind, k or kmax) for kind, k in MEASURES))  # one column each when kmax is 1
+    rows = []
+    for arm in study.arms:
+        start = _start(arm_dirs[arm.name])
+        frames = [intervals.load_samples(evaluation_dir(arm_dirs[arm.name], c), extra=("context",)) for c in (start, "rl")]
+        if any(f is None for f in frames):
+            continue
+        contexts = sorted(set(frames[1]["context"])) if "context" in frames[1] else []
+        for split, ops in splits.items():
+            for context in [None, *contexts] if len(contexts) > 1 else [None]:
+                chosen = [intervals.in_ops(f, *ops) for f in frames]
+                if context is not None:
+                    chosen = [f[f["context"] == context] for f in chosen]
+                if any(len(f) == 0 for f in chosen):
+                    continue
+                for kind, k in measures:
+                    try:
+                        before, after = (intervals.per_problem(f, kind, k) for f in chosen)
+                        change = intervals.paired_change(before, after)
+                    except ValueError:  # fewer samples than k, or no problem in common: not measurable
+                        continue
+                    shared = [i for i in before if i in after]
+                    rows.append({"arm": arm.name, "label": arm.label or arm.name, "start": start, "split": split,
+                                 "ops": f"{ops[0]}-{ops[1]}", "context": context or "all", "measure": f"{kind} pass@{k}",
+                                 "start_value": round(sum(before[i] for i in shared) / len(shared), 4),
+                                 "rl_value": round(sum(after[i] for i in shared) / len(shared), 4), **change})
+    return {"csv": _write_csv(os.path.join(out, "arm_changes.csv"), rows), "rows": len(rows),
+            "markdown": _arm_changes_markdown(rows, [f"{kind} pass@{k}" for kind, k in measures])}
+
+
+def _arm_changes_markdown(rows: list[dict], measures: list[str]) -> list[str]:
+    """One line per arm and split (and context): each measure as start -> RL, change [interval], the
+    change in bold when its interval excludes 0."""
+    lines = ["| arm | start | split | " + " | ".join(measures) + " |", "|---|---|---|" + "---|" * len(measures)]
+    grouped: dict[tuple, dict[str, dict]] = {}
+    for row in rows:
+        key = (row["arm"], row["label"], row["start"], row["split"], row["ops"], row["context"])
+        grouped.setdefault(key, {})[row["measure"]] = row
+    for (_, label, start, split, ops, context), cells in grouped.items():
+        where = f"{split} ({ops}{'' if context == 'all' else ', ' + context})"
+        shown = []
+        for measure in measures:
+            c = cells.get(measure)
+            change = "" if c is None else f"{c['change']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]"
+            shown.append("" if c is None else f"{c['start_value']:.3f} → {c['rl_value']:.3f}, "
+                         + (f"**{change}**" if c["beyond_noise"] else change))
+        lines.append(f"| {label} | {start} | {where} | " + " | ".join(shown) + " |")
+    return lines
+
+
 FIGURES: dict[str, Callable[..., dict]] = {"passk_by_op": passk_by_op, "context_transfer": context_transfer,
                                            "compute_allocation": compute_allocation, "reward_errors": reward_errors}
 
@@ -222,11 +292,20 @@ def write_report(study, arm_dirs: dict[str, str], out: str) -> dict[str, Any]:
         lines += ["", "## Findings", "", "Each check: a paired change over the same held-out problems with its 95% "
                   "bootstrap interval (interplay_verl/findings.py says how a check holds and a verdict is reached).",
                   *paper_findings.markdown(checked)]
+    changes = arm_changes(study, arm_dirs, out)
+    if changes["rows"]:
+        lines += ["", "## Each arm's RL against its start", "",
+                  "The RL checkpoint against the checkpoint its RL started from (the base, or the mid-training "
+                  "checkpoint), over the same held-out problems: start → RL, and the paired change with its 95% "
+                  "bootstrap interval (bold: the interval excludes 0). "
+                  f"Table: [`arm_changes.csv`](arm_changes.csv) ({changes['rows']} rows).", "",
+                  *changes["markdown"]]
     for name, result in made.items():
         lines += ["", f"## {name}", "", f"![{name}]({os.path.basename(result['png'])})", "",
                   f"Table: [`{os.path.basename(result['csv'])}`]({os.path.basename(result['csv'])}) ({result['rows']} rows)"]
     atomic_write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     atomic_write_text(os.path.join(out, "report.json"), json.dumps({"study": study.name, "scale": study.scale,
-                                                                    "figures": made, "findings": checked},
+                                                                    "figures": made, "findings": checked,
+                                                                    "arm_changes": changes["csv"]},
                                                                    indent=1) + "\n")
     return made

@@ -180,3 +180,53 @@ def test_a_study_report_states_each_check_and_the_verdict(tmp_path):
     assert "### edge_of_competence: inconclusive (1 of 6 checks ran; 1 of them read on outcome" in text
     assert "| outcome pass@1 | 0.000 | 0.500 | +0.5000 [+0.5000, +0.5000] | 40 | yes |" in text
     assert text.count("not run: arm or evaluation not in this run") == 5
+
+
+def test_a_study_report_tables_each_arms_rl_against_the_checkpoint_it_started_from(tmp_path):
+    """edge starts from the base and is scored in two contexts; edge_ours starts from a mid-training
+    checkpoint (its base, different, must not be read)."""
+    import csv
+    import json
+
+    from interplay_verl.study_report import write_report
+
+    study = read_study(os.path.join(STUDIES_DIR, "extrapolation.yaml"), "smoke")  # M = 4: ID 2-4, edge 5-8
+    study.figures = []
+    school = {f"q{i}": [0, 0] for i in range(10)}
+    evaluations = {
+        "edge": {"eval_base": [frame(problems(10, [1, 1]), op=2), frame(problems(10, [0, 0])),
+                               frame(school, context="school")],
+                 "evaluate/rl": [frame(problems(10, [1, 1]), op=2), frame(problems(10, [1, 0])),
+                                 frame({q: [1, 1] for q in school}, context="school")]},
+        "edge_ours": {"eval_base": [frame(problems(10, [0, 0]))], "eval_mid": [frame(problems(10, [1, 1]))],
+                      "evaluate/rl": [frame(problems(10, [0, 0]))]}}
+    dirs = {}
+    for arm, evals in evaluations.items():
+        dirs[arm] = str(tmp_path / arm)
+        for sub, frames in evals.items():
+            os.makedirs(os.path.join(dirs[arm], sub))
+            pd.concat(frames).to_parquet(os.path.join(dirs[arm], sub, "samples.parquet"))
+            with open(os.path.join(dirs[arm], sub, "report.json"), "w") as f:
+                json.dump({"pass_at_k": {"k": [1, 2]}}, f)
+    write_report(study, dirs, str(tmp_path / "report"))
+
+    with open(tmp_path / "report" / "arm_changes.csv") as f:
+        rows = {(r["arm"], r["split"], r["context"], r["measure"]): r for r in csv.DictReader(f)}
+    assert len(rows) == 5 * 4 + 1 * 4  # edge: ID (all, zoo), edge (all, zoo, school); edge_ours: edge; 4 measures
+    both = rows["edge", "ood_edge", "all", "outcome pass@1"]
+    assert (both["start"], both["start_value"], both["rl_value"], both["change"], both["problems"]) == (
+        "base", "0.0", "0.75", "0.75", "20")
+    assert 0.5 <= float(both["low"]) < 0.75 < float(both["high"]) <= 1.0 and both["beyond_noise"] == "True"
+    assert rows["edge", "ood_edge", "zoo", "outcome pass@2"]["change"] == "1.0"
+    assert rows["edge", "id", "all", "outcome pass@1"]["change"] == "0.0"
+    ours = rows["edge_ours", "ood_edge", "all", "outcome pass@1"]
+    assert (ours["start"], ours["start_value"], ours["rl_value"], ours["low"], ours["high"]) == (
+        "mid", "1.0", "0.0", "-1.0", "-1.0")
+
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Each arm's RL against its start" in text
+    assert ("| RL op 5-8 (paper 11-14) | base | ood_edge (5-8, school) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
+            "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
+            "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** |") in text
+    assert "| mid | ood_edge (5-8) | 0.000 → 0.000, +0.00 [+0.00, +0.00] | 1.000 → 0.000, **-1.00 [-1.00, -1.00]** |" in text
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["arm_changes"].endswith("arm_changes.csv")
