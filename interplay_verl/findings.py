@@ -75,12 +75,7 @@ def measure(check: Check, samples_of: Callable[[str, str], Any]) -> dict:
     frames = [samples_of(*check.after), samples_of(*check.before)]
     if any(f is None for f in frames):
         return {"run": False, "why": "arm or evaluation not in this run"}
-    selected = []
-    for frame in frames:
-        frame = intervals.in_ops(frame, *check.ops)
-        if check.context is not None:
-            frame = frame[frame["context"] == check.context]
-        selected.append(frame)
+    selected = [intervals.select(frame, check.ops, check.context) for frame in frames]
     if any(len(f) == 0 for f in selected):
         return {"run": False, "why": "no evaluated problem at these ops"}
     kinds = ("errors",) if check.k == 0 else check.kinds
@@ -97,10 +92,7 @@ def measure(check: Check, samples_of: Callable[[str, str], Any]) -> dict:
         change = intervals.paired_change(before, after)
     except ValueError as exc:  # no shared problem, fewer samples than k: the check cannot be read
         return {"run": False, "why": str(exc)}
-    return {"run": True, "kind": kind, "k": check.k, "bound": bound,
-            "before": round(float(sum(before.values())) / len(before), 4),
-            "after": round(float(sum(after.values())) / len(after), 4),
-            **change, "holds": None if bound or change["problems"] < MIN_PROBLEMS else _holds(check.expect, change)}
+    return {"run": True, "kind": kind, "k": check.k, "bound": bound, **change, "holds": None if bound or change["problems"] < MIN_PROBLEMS else _holds(check.expect, change)}
 
 
 def verdict(checks: list[Check]) -> tuple[str, list[str]]:
@@ -222,18 +214,9 @@ FINDINGS: dict[str, Callable[..., tuple[str, list[Check]]]] = {
     "compute_allocation": compute_allocation, "process_reward": process_reward}
 
 
-def check_findings(study, arm_dirs: dict[str, str], kmax: int) -> list[dict]:
-    """Every finding the study names, measured on its arms' evaluation samples."""
-    from interplay_verl.study_report import evaluation_dir
-
-    cache: dict[tuple[str, str], Any] = {}
-
-    def samples_of(arm: str, checkpoint: str):
-        if (arm, checkpoint) not in cache:
-            cache[arm, checkpoint] = None if arm not in arm_dirs else intervals.load_samples(
-                evaluation_dir(arm_dirs[arm], checkpoint), extra=("context", *ERRORS, "reward_error"))
-        return cache[arm, checkpoint]
-
+def check_findings(study, samples_of: Callable[[str, str], Any], kmax: int) -> list[dict]:
+    """Every finding the study names, measured on its arms' evaluation samples (``samples_of(arm,
+    checkpoint)``, None when that evaluation is not there)."""
     out = []
     for name in study.findings:
         claim, checks = FINDINGS[name](study, kmax)

@@ -45,13 +45,16 @@ def interval(values: Sequence[float], resamples: int = RESAMPLES, seed: int = 0,
 
 
 def paired_change(before: dict, after: dict, **kwargs) -> dict:
-    """Mean of after - before over the problems both scored, with its interval and whether it excludes 0."""
+    """Mean of after - before over the problems both scored, with its interval and whether it excludes 0
+    (and each side's mean over those problems)."""
     ids = sorted(set(before) & set(after))
     if not ids:
         raise ValueError("the two evaluations share no problem: a change needs the same held-out set")
     diff = np.array([after[i] - before[i] for i in ids])
     lo, hi = interval(diff, **kwargs)
-    return {"change": round(float(diff.mean()), 4), "low": round(lo, 4), "high": round(hi, 4),
+    return {"before": round(float(np.mean([before[i] for i in ids])), 4),
+            "after": round(float(np.mean([after[i] for i in ids])), 4),
+            "change": round(float(diff.mean()), 4), "low": round(lo, 4), "high": round(hi, 4),
             "problems": len(ids), "beyond_noise": bool(lo > 0 or hi < 0)}
 
 
@@ -72,6 +75,12 @@ def in_ops(samples, lo: Optional[int] = None, hi: Optional[int] = None):
     if lo is None:
         return samples
     return samples[(samples["op"] >= lo) & (samples["op"] <= hi)]
+
+
+def select(samples, ops: Optional[Sequence[int]] = None, context: Optional[str] = None):
+    """The samples of ops ``lo..hi`` and, when given, of one context: the problems a change is read on."""
+    samples = in_ops(samples, *(ops or ()))
+    return samples if context is None else samples[samples["context"] == context]
 
 
 def describe(change: dict) -> str:

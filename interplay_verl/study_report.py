@@ -207,12 +207,41 @@ def reward_errors(study, arm_dirs: dict[str, str], out: str) -> dict:
 MEASURES = (("verified", 1), ("outcome", 1), ("verified", 0), ("outcome", 0))  # k = 0: the report's largest k
 
 
-def _start(arm_dir: str) -> str:
-    """The checkpoint an arm's RL starts from: its mid-training checkpoint when it has one, else the base."""
-    return "mid" if os.path.exists(os.path.join(evaluation_dir(arm_dir, "mid"), "samples.parquet")) else "base"
+def samples_loader(arm_dirs: dict[str, str]) -> Callable[[str, str], Any]:
+    """``(arm, checkpoint) -> samples`` (None when that evaluation is not there), each file read once:
+    arms share a base, and the findings and the per-arm table read the same evaluations."""
+    from interplay_verl import intervals
+    from interplay_verl.findings import ERRORS
+
+    cache: dict[tuple[str, str], Any] = {}
+
+    def samples_of(arm: str, checkpoint: str):
+        if (arm, checkpoint) not in cache:
+            cache[arm, checkpoint] = None if arm not in arm_dirs else intervals.load_samples(
+                evaluation_dir(arm_dirs[arm], checkpoint), extra=("context", *ERRORS, "reward_error"))
+        return cache[arm, checkpoint]
+
+    return samples_of
 
 
-def arm_changes(study, arm_dirs: dict[str, str], out: str) -> dict:
+def _start(study, arm: str, samples_of) -> str:
+    """The checkpoint the arm's RL starts from (the pipeline's ``_rl_start``, which eval_mid evaluates):
+    mid-training's when the arm mid-trains. Without its composed configuration (a report read from
+    outside a study run), an evaluation of the mid checkpoint is what says so."""
+    cfg = study.configs.get(arm)
+    if cfg is not None:
+        return "mid" if cfg.midtrain.enable else "base"
+    return "mid" if samples_of(arm, "mid") is not None else "base"
+
+
+def _contexts(frames) -> list:
+    """The contexts to read one by one: those every frame holds, when there are several."""
+    held = [set(f["context"]) if "context" in f else set() for f in frames]
+    shared = sorted(set.intersection(*held))
+    return shared if len(shared) > 1 else []
+
+
+def arm_changes(study, samples_of: Callable[[str, str], Any], kmax: int, out: str) -> dict:
     """Each arm's RL checkpoint against the checkpoint its RL started from, per split (and per context
     where the evaluation has several), paired over the same problems with a bootstrap interval.
 
@@ -221,40 +250,34 @@ def arm_changes(study, arm_dirs: dict[str, str], out: str) -> dict:
     from interplay_verl import intervals
 
     splits = relative_splits(int(study.vars.get("M", 10)))
-    kmax = _common_kmax(arm_dirs)
     measures = list(dict.fromkeys((kind, k or kmax) for kind, k in MEASURES))  # one column each when kmax is 1
     rows = []
     for arm in study.arms:
-        start = _start(arm_dirs[arm.name])
-        frames = [intervals.load_samples(evaluation_dir(arm_dirs[arm.name], c), extra=("context",)) for c in (start, "rl")]
-        if any(f is None for f in frames):
+        start = _start(study, arm.name, samples_of)
+        frames = [samples_of(arm.name, c) for c in (start, "rl")]
+        if any(f is None for f in frames):  # not evaluated yet (or its start was not)
             continue
-        contexts = sorted(set(frames[1]["context"])) if "context" in frames[1] else []
         for split, ops in splits.items():
-            for context in [None, *contexts] if len(contexts) > 1 else [None]:
-                chosen = [intervals.in_ops(f, *ops) for f in frames]
-                if context is not None:
-                    chosen = [f[f["context"] == context] for f in chosen]
-                if any(len(f) == 0 for f in chosen):
-                    continue
+            in_split = [intervals.select(f, ops) for f in frames]
+            if any(len(f) == 0 for f in in_split):
+                continue
+            for context in [None, *_contexts(in_split)]:
+                chosen = [intervals.select(f, context=context) for f in in_split]
                 for kind, k in measures:
                     try:
-                        before, after = (intervals.per_problem(f, kind, k) for f in chosen)
-                        change = intervals.paired_change(before, after)
+                        change = intervals.paired_change(*(intervals.per_problem(f, kind, k) for f in chosen))
                     except ValueError:  # fewer samples than k, or no problem in common: not measurable
                         continue
-                    shared = [i for i in before if i in after]
                     rows.append({"arm": arm.name, "label": arm.label or arm.name, "start": start, "split": split,
-                                 "ops": f"{ops[0]}-{ops[1]}", "context": context or "all", "measure": f"{kind} pass@{k}",
-                                 "start_value": round(sum(before[i] for i in shared) / len(shared), 4),
-                                 "rl_value": round(sum(after[i] for i in shared) / len(shared), 4), **change})
+                                 "ops": f"{ops[0]}-{ops[1]}", "context": context or "all",
+                                 "measure": f"{kind} pass@{k}", **change})
     return {"csv": _write_csv(os.path.join(out, "arm_changes.csv"), rows), "rows": len(rows),
             "markdown": _arm_changes_markdown(rows, [f"{kind} pass@{k}" for kind, k in measures])}
 
 
 def _arm_changes_markdown(rows: list[dict], measures: list[str]) -> list[str]:
-    """One line per arm and split (and context): each measure as start -> RL, change [interval], the
-    change in bold when its interval excludes 0."""
+    """One line per arm and split (and context), every measure in it, so that a reader sees at a glance
+    which of an arm's numbers RL moved beyond the noise (bold)."""
     lines = ["| arm | start | split | " + " | ".join(measures) + " |", "|---|---|---|" + "---|" * len(measures)]
     grouped: dict[tuple, dict[str, dict]] = {}
     for row in rows:
@@ -266,7 +289,7 @@ def _arm_changes_markdown(rows: list[dict], measures: list[str]) -> list[str]:
         for measure in measures:
             c = cells.get(measure)
             change = "" if c is None else f"{c['change']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]"
-            shown.append("" if c is None else f"{c['start_value']:.3f} → {c['rl_value']:.3f}, "
+            shown.append("" if c is None else f"{c['before']:.3f} → {c['after']:.3f}, "
                          + (f"**{change}**" if c["beyond_noise"] else change))
         lines.append(f"| {label} | {start} | {where} | " + " | ".join(shown) + " |")
     return lines
@@ -282,7 +305,8 @@ def write_report(study, arm_dirs: dict[str, str], out: str) -> dict[str, Any]:
     from interplay_verl import findings as paper_findings
 
     made = {name: FIGURES[name](study, arm_dirs, out) for name in study.figures}
-    checked = paper_findings.check_findings(study, arm_dirs, _common_kmax(arm_dirs)) if study.findings else []
+    samples_of = samples_loader(arm_dirs)
+    checked = paper_findings.check_findings(study, samples_of, _common_kmax(arm_dirs)) if study.findings else []
     lines = [f"# Study {study.name} ({study.scale})", "", study.description, "",
              "| arm | label | settings |", "|---|---|---|"]
     for arm in study.arms:
@@ -292,7 +316,7 @@ def write_report(study, arm_dirs: dict[str, str], out: str) -> dict[str, Any]:
         lines += ["", "## Findings", "", "Each check: a paired change over the same held-out problems with its 95% "
                   "bootstrap interval (interplay_verl/findings.py says how a check holds and a verdict is reached).",
                   *paper_findings.markdown(checked)]
-    changes = arm_changes(study, arm_dirs, out)
+    changes = arm_changes(study, samples_of, _common_kmax(arm_dirs, ("base", "mid", "rl")), out)
     if changes["rows"]:
         lines += ["", "## Each arm's RL against its start", "",
                   "The RL checkpoint against the checkpoint its RL started from (the base, or the mid-training "

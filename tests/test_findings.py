@@ -183,23 +183,32 @@ def test_a_study_report_states_each_check_and_the_verdict(tmp_path):
 
 
 def test_a_study_report_tables_each_arms_rl_against_the_checkpoint_it_started_from(tmp_path):
-    """edge starts from the base and is scored in two contexts; edge_ours starts from a mid-training
-    checkpoint (its base, different, must not be read)."""
+    """Compute arms: RL alone starts from the base (scored in two contexts, its RL samples shuffled and
+    one problem missing), a mid-training arm from its mid checkpoint (its base, different, is not read),
+    and a mid-training arm whose mid checkpoint was not evaluated is left out, not read against its base."""
+    import copy
     import csv
     import json
 
+    from interplay_verl.pipeline.config import load
     from interplay_verl.study_report import write_report
 
-    study = read_study(os.path.join(STUDIES_DIR, "extrapolation.yaml"), "smoke")  # M = 4: ID 2-4, edge 5-8
+    study = read_study(os.path.join(STUDIES_DIR, "compute.yaml"), "small")  # M = 4: ID 2-4, edge 5-8
     study.figures = []
+    profile = load(os.path.join(os.path.dirname(STUDIES_DIR), "profiles", "smoke.yaml"), environ={})
+    for arm in study.arms:  # as compose sets it: the arms with a mid-training share mid-train
+        study.configs[arm.name] = copy.deepcopy(profile)
+        study.configs[arm.name].midtrain.enable = "f" in arm.point
     school = {f"q{i}": [0, 0] for i in range(10)}
+    rl_alone = [frame(problems(10, [1, 1]), op=2), frame(problems(9, [1, 0])),
+                frame({q: [1, 1] for q in school}, context="school")]
     evaluations = {
-        "edge": {"eval_base": [frame(problems(10, [1, 1]), op=2), frame(problems(10, [0, 0])),
-                               frame(school, context="school")],
-                 "evaluate/rl": [frame(problems(10, [1, 1]), op=2), frame(problems(10, [1, 0])),
-                                 frame({q: [1, 1] for q in school}, context="school")]},
-        "edge_ours": {"eval_base": [frame(problems(10, [0, 0]))], "eval_mid": [frame(problems(10, [1, 1]))],
-                      "evaluate/rl": [frame(problems(10, [0, 0]))]}}
+        "full_rl_N48": {"eval_base": [frame(problems(10, [1, 1]), op=2), frame(problems(10, [0, 0])),
+                                      frame(school, context="school")],
+                        "evaluate/rl": [pd.concat(rl_alone).sample(frac=1, random_state=0)]},
+        "mid0.5_N48": {"eval_base": [frame(problems(10, [0, 0]))], "eval_mid": [frame(problems(10, [1, 1]))],
+                       "evaluate/rl": [frame(problems(10, [0, 0]))]},
+        "mid0.2_N48": {"eval_base": [frame(problems(10, [0, 0]))], "evaluate/rl": [frame(problems(10, [1, 1]))]}}
     dirs = {}
     for arm, evals in evaluations.items():
         dirs[arm] = str(tmp_path / arm)
@@ -208,25 +217,36 @@ def test_a_study_report_tables_each_arms_rl_against_the_checkpoint_it_started_fr
             pd.concat(frames).to_parquet(os.path.join(dirs[arm], sub, "samples.parquet"))
             with open(os.path.join(dirs[arm], sub, "report.json"), "w") as f:
                 json.dump({"pass_at_k": {"k": [1, 2]}}, f)
-    write_report(study, dirs, str(tmp_path / "report"))
 
-    with open(tmp_path / "report" / "arm_changes.csv") as f:
-        rows = {(r["arm"], r["split"], r["context"], r["measure"]): r for r in csv.DictReader(f)}
-    assert len(rows) == 5 * 4 + 1 * 4  # edge: ID (all, zoo), edge (all, zoo, school); edge_ours: edge; 4 measures
-    both = rows["edge", "ood_edge", "all", "outcome pass@1"]
-    assert (both["start"], both["start_value"], both["rl_value"], both["change"], both["problems"]) == (
-        "base", "0.0", "0.75", "0.75", "20")
-    assert 0.5 <= float(both["low"]) < 0.75 < float(both["high"]) <= 1.0 and both["beyond_noise"] == "True"
-    assert rows["edge", "ood_edge", "zoo", "outcome pass@2"]["change"] == "1.0"
-    assert rows["edge", "id", "all", "outcome pass@1"]["change"] == "0.0"
-    ours = rows["edge_ours", "ood_edge", "all", "outcome pass@1"]
-    assert (ours["start"], ours["start_value"], ours["rl_value"], ours["low"], ours["high"]) == (
-        "mid", "1.0", "0.0", "-1.0", "-1.0")
+    def table() -> dict:
+        write_report(study, dirs, str(tmp_path / "report"))
+        with open(tmp_path / "report" / "arm_changes.csv") as f:
+            return {(r["arm"], r["split"], r["context"], r["measure"]): r for r in csv.DictReader(f)}
+
+    rows = table()
+    assert {(a, s, c) for a, s, c, _ in rows} == {  # contexts one by one only where both evaluations hold several
+        ("full_rl_N48", "id", "all"), ("full_rl_N48", "ood_edge", "all"), ("full_rl_N48", "ood_edge", "zoo"),
+        ("full_rl_N48", "ood_edge", "school"), ("mid0.5_N48", "ood_edge", "all")}
+    assert len(rows) == 5 * 4  # verified and outcome, pass@1 and pass@2
+    both = rows["full_rl_N48", "ood_edge", "all", "outcome pass@1"]
+    assert (both["start"], both["before"], both["after"], both["change"], both["problems"]) == (
+        "base", "0.0", "0.7632", "0.7632", "19")  # (9 x 0.5 + 10 x 1) / 19, paired by problem id
+    assert 0.5 <= float(both["low"]) < 0.7632 < float(both["high"]) <= 1.0 and both["beyond_noise"] == "True"
+    assert rows["full_rl_N48", "ood_edge", "zoo", "outcome pass@2"]["change"] == "1.0"
+    assert rows["full_rl_N48", "id", "all", "outcome pass@1"]["change"] == "0.0"
+    mid = rows["mid0.5_N48", "ood_edge", "all", "outcome pass@1"]
+    assert (mid["start"], mid["before"], mid["after"], mid["low"], mid["high"]) == ("mid", "1.0", "0.0", "-1.0", "-1.0")
 
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Each arm's RL against its start" in text
-    assert ("| RL op 5-8 (paper 11-14) | base | ood_edge (5-8, school) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
+    assert ("| budget 48: RL only, from the base | base | ood_edge (5-8, school) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
             "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
             "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** |") in text
-    assert "| mid | ood_edge (5-8) | 0.000 → 0.000, +0.00 [+0.00, +0.00] | 1.000 → 0.000, **-1.00 [-1.00, -1.00]** |" in text
+    assert ("| budget 48: 0.5 mid-training, 24 RL steps | mid | ood_edge (5-8) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
+            "| 1.000 → 0.000, **-1.00 [-1.00, -1.00]** |") in text
     assert json.loads((tmp_path / "report" / "report.json").read_text())["arm_changes"].endswith("arm_changes.csv")
+
+    study.configs = {}  # a report read without the study's configurations: a mid evaluation says where RL started
+    rows = table()
+    assert rows["mid0.5_N48", "ood_edge", "all", "outcome pass@1"]["start"] == "mid"
+    assert rows["mid0.2_N48", "ood_edge", "all", "outcome pass@1"]["start"] == "base"

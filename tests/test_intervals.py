@@ -73,7 +73,8 @@ def test_compare_prints_intervals_from_the_samples(tmp_path):
     result = json.loads((out / "comparison.json").read_text())
     assert result["intervals"] is True
     edge = result["splits"]["run_ood_edge"]["rl"]["change"]["verified"]["1"]  # op 5: 0 -> 1 on every problem
-    assert edge == {"change": 1.0, "low": 1.0, "high": 1.0, "problems": 30, "beyond_noise": True}
+    assert edge == {"before": 0.0, "after": 1.0, "change": 1.0, "low": 1.0, "high": 1.0, "problems": 30,
+                    "beyond_noise": True}
     same = result["splits"]["run_id"]["rl"]["change"]["verified"]["1"]  # op 3: unchanged
     assert same["change"] == 0.0 and not same["beyond_noise"]
     assert result["splits"]["run_id"]["base"]["interval"]["verified"]["1"] == [0.5, 0.5]
