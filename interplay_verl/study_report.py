@@ -288,7 +288,7 @@ def _arm_changes_markdown(rows: list[dict], measures: list[str]) -> list[str]:
         shown = []
         for measure in measures:
             c = cells.get(measure)
-            change = "" if c is None else f"{c['change']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]"
+            change = "" if c is None else f"{c['change']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
             shown.append("" if c is None else f"{c['before']:.3f} → {c['after']:.3f}, "
                          + (f"**{change}**" if c["beyond_noise"] else change))
         lines.append(f"| {label} | {start} | {where} | " + " | ".join(shown) + " |")

@@ -239,11 +239,11 @@ def test_a_study_report_tables_each_arms_rl_against_the_checkpoint_it_started_fr
 
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Each arm's RL against its start" in text
-    assert ("| budget 48: RL only, from the base | base | ood_edge (5-8, school) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
-            "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
-            "| 0.000 → 1.000, **+1.00 [+1.00, +1.00]** |") in text
-    assert ("| budget 48: 0.5 mid-training, 24 RL steps | mid | ood_edge (5-8) | 0.000 → 0.000, +0.00 [+0.00, +0.00] "
-            "| 1.000 → 0.000, **-1.00 [-1.00, -1.00]** |") in text
+    assert ("| budget 48: RL only, from the base | base | ood_edge (5-8, school) | 0.000 → 0.000, +0.000 [+0.000, +0.000] "
+            "| 0.000 → 1.000, **+1.000 [+1.000, +1.000]** | 0.000 → 0.000, +0.000 [+0.000, +0.000] "
+            "| 0.000 → 1.000, **+1.000 [+1.000, +1.000]** |") in text
+    assert ("| budget 48: 0.5 mid-training, 24 RL steps | mid | ood_edge (5-8) | 0.000 → 0.000, +0.000 [+0.000, +0.000] "
+            "| 1.000 → 0.000, **-1.000 [-1.000, -1.000]** |") in text
     assert json.loads((tmp_path / "report" / "report.json").read_text())["arm_changes"].endswith("arm_changes.csv")
 
     study.configs = {}  # a report read without the study's configurations: a mid evaluation says where RL started
