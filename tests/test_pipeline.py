@@ -301,7 +301,9 @@ def test_smoke_recipe_end_to_end_killed_during_rl_then_resumed(tmp_path):
         for name in ("base", "mid", "rl"):
             assert set(rows[name]["verified"]) == {"1", "2"}, (split, name)
         assert rows["base"]["interval"]["verified"]["1"][0] <= rows["base"]["verified"]["1"]
-        assert set(rows["rl"]["change"]["verified"]["1"]) == {"change", "low", "high", "problems", "beyond_noise"}
+        change = rows["rl"]["change"]["verified"]["1"]  # RL against the base, over the problems both scored
+        assert set(change) == {"before", "after", "change", "low", "high", "problems", "beyond_noise"}
+        assert change["change"] == pytest.approx(change["after"] - change["before"], abs=2e-4)
     assert (out / "report" / "comparison.md").exists() and (out / "report" / "comparison.png").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "pipeline" and manifest["last_run"]["peak_rss_gb"] > 0
