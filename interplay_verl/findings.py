@@ -92,7 +92,8 @@ def measure(check: Check, samples_of: Callable[[str, str], Any]) -> dict:
         change = intervals.paired_change(before, after)
     except ValueError as exc:  # no shared problem, fewer samples than k: the check cannot be read
         return {"run": False, "why": str(exc)}
-    return {"run": True, "kind": kind, "k": check.k, "bound": bound, **change, "holds": None if bound or change["problems"] < MIN_PROBLEMS else _holds(check.expect, change)}
+    return {"run": True, "kind": kind, "k": check.k, "bound": bound, **change,
+            "holds": None if bound or change["problems"] < MIN_PROBLEMS else _holds(check.expect, change)}
 
 
 def verdict(checks: list[Check]) -> tuple[str, list[str]]:
