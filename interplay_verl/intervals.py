@@ -83,6 +83,6 @@ def select(samples, ops: Optional[Sequence[int]] = None, context: Optional[str] 
     return samples if context is None else samples[samples["context"] == context]
 
 
-def describe(change: dict) -> str:
-    """``+0.1234 [+0.0500, +0.2000]``, the form the reports print."""
-    return f"{change['change']:+.4f} [{change['low']:+.4f}, {change['high']:+.4f}]"
+def describe(change: dict, digits: int = 4) -> str:
+    """``+0.1234 [+0.0500, +0.2000]``, the form the reports print (a wide table prints fewer digits)."""
+    return f"{change['change']:+.{digits}f} [{change['low']:+.{digits}f}, {change['high']:+.{digits}f}]"

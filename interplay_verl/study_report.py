@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from interplay_verl import intervals
 from interplay_verl.atomic import atomic_write_text
 from interplay_verl.metrics import at_k, relative_splits, split_entry
 
@@ -210,7 +211,6 @@ MEASURES = (("verified", 1), ("outcome", 1), ("verified", 0), ("outcome", 0))  #
 def samples_loader(arm_dirs: dict[str, str]) -> Callable[[str, str], Any]:
     """``(arm, checkpoint) -> samples`` (None when that evaluation is not there), each file read once:
     arms share a base, and the findings and the per-arm table read the same evaluations."""
-    from interplay_verl import intervals
     from interplay_verl.findings import ERRORS
 
     cache: dict[tuple[str, str], Any] = {}
@@ -247,8 +247,6 @@ def arm_changes(study, samples_of: Callable[[str, str], Any], kmax: int, out: st
 
     The findings compare arms with each other; this table is what each arm's RL did on its own, which
     is where a finding that fails is explained (RL that moved nothing, or drifted)."""
-    from interplay_verl import intervals
-
     splits = relative_splits(int(study.vars.get("M", 10)))
     measures = list(dict.fromkeys((kind, k or kmax) for kind, k in MEASURES))  # one column each when kmax is 1
     rows = []
@@ -288,7 +286,7 @@ def _arm_changes_markdown(rows: list[dict], measures: list[str]) -> list[str]:
         shown = []
         for measure in measures:
             c = cells.get(measure)
-            change = "" if c is None else f"{c['change']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
+            change = "" if c is None else intervals.describe(c, 3)
             shown.append("" if c is None else f"{c['before']:.3f} → {c['after']:.3f}, "
                          + (f"**{change}**" if c["beyond_noise"] else change))
         lines.append(f"| {label} | {start} | {where} | " + " | ".join(shown) + " |")
